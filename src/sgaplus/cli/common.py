@@ -1,0 +1,109 @@
+"""Arguments and helpers shared by subcommands (model, method, output safety, JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .main import CLIError
+
+
+def parse_params(items: list[str] | None) -> dict[str, float]:
+    """``["a=2.3", "n=1.4"]`` -> ``{"a": 2.3, "n": 1.4}``."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise CLIError(f"bad parameter {item!r}; write NAME=NUMBER, e.g. a=2.3") from None
+    return out
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default",
+                   help="'default', NAME:QUALITY (sgaplus-msh:2, mbt2018-mean:3) or a checkpoint file")
+    p.add_argument("--lambda", dest="lmbda", type=float, default=None,
+                   help="λ of the refinement loss (default: the model's training λ; another value = semi-multi-rate)")
+
+
+def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
+    """The refinement knobs, identical wherever a command refines."""
+    p.add_argument("--method", default="ssl", help="relaxation (see 'sgaplus methods'); default ssl")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="method parameter, repeatable (e.g. --param a=2.3)")
+    p.add_argument("--schedule", default=None, help="temperature schedule (default: the method's own)")
+    p.add_argument("--schedule-param", action="append", metavar="NAME=VALUE",
+                   help="schedule parameter, repeatable (e.g. --schedule-param t_max=0.5)")
+    p.add_argument("--iters", type=int, default=iters, help=f"iterations (default {iters})")
+    p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+
+
+def method_and_schedule(args: argparse.Namespace):
+    """Build the relaxation and schedule named on the command line (fails fast)."""
+    from ..relax import get_relaxation
+    from ..schedules import get_schedule
+
+    method = get_relaxation(args.method, **parse_params(args.param))
+    schedule = args.schedule or method.default_schedule
+    return method, get_schedule(schedule, **parse_params(args.schedule_param))
+
+
+def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
+    from ..refine import Refiner
+
+    method, schedule = method_and_schedule(args)
+    return Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
+                   seed=args.seed, device=args.device, **extra)
+
+
+def load_model_arg(args: argparse.Namespace):
+    from ..zoo import load_model
+
+    return load_model(args.model)
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Refuse to overwrite unless ``force``; refuse unwritable folders early."""
+    if path.exists() and not force:
+        raise CLIError(f"{path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise CLIError(f"{path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"output folder {parent} is not writable")
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: never a partial file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    json.dump(obj, sys.stdout, indent=None, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def progress_bar(total: int, desc: str, disable: bool = False):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="it", file=sys.stderr, leave=False,
+                disable=disable, dynamic_ncols=True)

@@ -1,0 +1,55 @@
+"""Entry point: ``sgaplus SUBCOMMAND ...``; ``main(argv)`` is importable and tested in-process.
+
+Each subcommand lives in its own module with ``register(subparsers)``, which adds
+a parser whose ``func(args) -> int`` runs it. Expected failures (bad input,
+missing files, unknown names) are raised as :class:`CLIError` or ``ValueError``
+/ ``OSError`` and printed as one line ``sgaplus: error: ...`` with exit status 2;
+no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+#: Subcommand modules of this package, in the order ``--help`` lists them.
+COMMANDS = ("refine", "methods")
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sgaplus",
+        description="Refine the latents of a learned image codec per image (SGA+) and write real files.",
+    )
+    parser.add_argument("--version", action="version", version=f"sgaplus {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.{name.replace('-', '_')}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.simplefilter("ignore", FutureWarning)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("sgaplus: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, RuntimeError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"sgaplus: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The one adapter in front of CompressAI's hyperprior models.
+
+Everything else in sgaplus talks to :class:`LatentModel`; only this file touches
+CompressAI internals (``_likelihood``, ``quantiles``, ``build_indexes``).
+
+    x ──g_a──▶ y ──h_a──▶ z ──Q──▶ ẑ ──h_s──▶ (σ, μ)
+                                            │
+    x̂ ◀──g_s── ŷ = Q(y − μ) + μ ◀───────────┘
+
+Two grids matter for exact bitstreams (spec §3, issue "real bitstreams"):
+z is rounded on the plain integer grid and y relative to μ. CompressAI's
+entropy bottleneck codes ``round(z - median)``; :meth:`LatentModel.prepare`
+rounds the medians to integers once, so its grid and the refinement's grid are
+the same. μ and σ for coding are computed by a float64 CPU copy of h_s, so the
+encoder and a decoder in another process agree on them bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+from torch import Tensor
+
+#: Spatial size of y and x must be multiples of 2^6 for g_a + h_a to invert.
+PAD_MULTIPLE = 64
+
+
+@dataclass
+class HardLatents:
+    """The transmitted latents of a batch: integer symbols and the decoded values.
+
+    Attributes:
+        z_hat: round(z), on the integer grid.
+        y_symbols: round(y - μ), integers.
+        means, scales: μ and σ from h_s(ẑ) in float64 (the coder's parameters).
+    """
+
+    z_hat: Tensor
+    y_symbols: Tensor
+    means: Tensor
+    scales: Tensor
+
+    @property
+    def y_hat(self) -> Tensor:
+        return (self.y_symbols.double() + self.means).float()
+
+
+@dataclass
+class LatentModel:
+    """A frozen hyperprior with a name and its training λ.
+
+    Args:
+        net: ``compressai.models.MeanScaleHyperprior`` or ``ScaleHyperprior``.
+        name: identity written into bitstreams and reports.
+        lmbda: the λ the model was trained with (loss ``λ·255²·MSE + bpp``).
+        meta: free-form metadata (training figures, provenance).
+    """
+
+    net: ScaleHyperprior
+    name: str
+    lmbda: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net, ScaleHyperprior):
+            raise ValueError(f"unsupported architecture {type(self.net).__name__}")
+        self.net.eval().requires_grad_(False)
+        self.has_means = isinstance(self.net, MeanScaleHyperprior)
+        self._h_s64 = copy.deepcopy(self.net.h_s).cpu().double()
+        self._fingerprint: str | None = None
+
+    # -- set-up -------------------------------------------------------------
+    def prepare(self) -> "LatentModel":
+        """Put the entropy bottleneck's medians on the integer grid and build the
+        CDF tables, so ``compress`` codes exactly the refined ``round(z)``.
+
+        Called once when a model is loaded without tables; exported models store
+        the tables, so decoders never recompute them with other float noise.
+        """
+        eb = self.net.entropy_bottleneck
+        with torch.no_grad():
+            eb.quantiles[:, 0, 1] = eb.quantiles[:, 0, 1].round()
+        self.net.update(force=True)
+        self._fingerprint = None
+        return self
+
+    def tables_ready(self) -> bool:
+        eb = self.net.entropy_bottleneck
+        medians = eb.quantiles[:, 0, 1]
+        return eb._offset.numel() > 0 and bool((medians == medians.round()).all())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: torch.device | str) -> "LatentModel":
+        self.net.to(device)
+        return self
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every tensor of the state dict (weights and CDF tables)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for key, value in sorted(self.net.state_dict().items()):
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    # -- the four transforms --------------------------------------------------
+    def analysis(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """y = g_a(x), z = h_a(y) (h_a(|y|) for the scale-only hyperprior)."""
+        y = self.net.g_a(x)
+        z = self.net.h_a(y if self.has_means else torch.abs(y))
+        return y, z
+
+    def _split(self, params: Tensor, y_shape: torch.Size) -> tuple[Tensor, Tensor]:
+        if self.has_means:
+            scales, means = params.chunk(2, 1)
+        else:
+            scales, means = params, torch.zeros_like(params)
+        h, w = y_shape[-2:]
+        return scales[..., :h, :w], means[..., :h, :w]
+
+    def hyper_synthesis(self, z_hat: Tensor, y_shape: torch.Size) -> tuple[Tensor, Tensor]:
+        """(σ, μ) = h_s(ẑ), cropped to y's spatial size."""
+        return self._split(self.net.h_s(z_hat), y_shape)
+
+    def synthesis(self, y_hat: Tensor) -> Tensor:
+        return self.net.g_s(y_hat)
+
+    # -- probabilities ------------------------------------------------------
+    def likelihoods(
+        self, y_hat: Tensor, z_hat: Tensor, scales: Tensor, means: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """p(ŷ|ẑ) and p(ẑ) per element, lower-bounded at 1e-9 (spec §2)."""
+        gc, eb = self.net.gaussian_conditional, self.net.entropy_bottleneck
+        lik_y = gc._likelihood(y_hat, scales, means)
+        # The bottleneck wants (C, 1, -1); its _likelihood returns a tuple since 1.2.5.
+        c = z_hat.size(1)
+        values = z_hat.transpose(0, 1).reshape(c, 1, -1)
+        lik_z = eb._likelihood(values)[0].reshape(c, z_hat.size(0), *z_hat.shape[2:])
+        lik_z = lik_z.transpose(0, 1)
+        if gc.use_likelihood_bound:
+            lik_y = gc.likelihood_lower_bound(lik_y)
+        if eb.use_likelihood_bound:
+            lik_z = eb.likelihood_lower_bound(lik_z)
+        return lik_y, lik_z
+
+    # -- the transmitted latents ----------------------------------------------
+    @torch.no_grad()
+    def quantize(self, y: Tensor, z: Tensor) -> HardLatents:
+        """Hard-round (y, z) exactly as the bitstream carries them.
+
+        Runs h_s in float64 on the CPU: the scale indexes and means then do not
+        depend on the device, the thread count or the refinement's precision.
+        """
+        z_hat = torch.round(z.detach().float().cpu())
+        params = self._h_s64(z_hat.double())
+        scales, means = self._split(params, y.shape)
+        y_symbols = torch.round(y.detach().double().cpu() - means)
+        return HardLatents(z_hat, y_symbols.float(), means, scales)
+
+    @torch.no_grad()
+    def hyper_decode(self, z_hat: Tensor, y_shape: torch.Size) -> tuple[Tensor, Tensor]:
+        """(σ, μ) in float64 on the CPU, as :meth:`quantize` computes them."""
+        return self._split(self._h_s64(z_hat.double().cpu()), y_shape)
+
+
+def pad(x: Tensor) -> Tensor:
+    """Replicate-pad H and W up to multiples of 64 (bottom/right), so any size codes."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % PAD_MULTIPLE, (-w) % PAD_MULTIPLE
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")

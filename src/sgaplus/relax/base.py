@@ -1,0 +1,118 @@
+"""The relaxation contract: a soft, annealed stand-in for rounding.
+
+A relaxation maps a tensor ``v`` (an element of y - mu, or of z) to ``v_hat``,
+a differentiable surrogate of ``round(v)`` whose sharpness is set by the
+temperature ``tau``. The refiner calls ``relax(v, tau, generator)`` once per
+latent tensor and iteration and never branches on the method's name.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+
+from ..registry import Registry
+from .. import ops
+
+RELAXATIONS: Registry[type["Relaxation"]] = Registry("method")
+
+
+def register_relaxation(name: str):
+    """Class decorator: register ``cls`` under ``name`` and record the name on it."""
+
+    def decorator(cls: type[Relaxation]) -> type[Relaxation]:
+        cls.name = name
+        return RELAXATIONS.register(name)(cls)
+
+    return decorator
+
+
+@dataclass
+class Relaxation(abc.ABC):
+    """Base class. Subclasses are dataclasses whose fields are the hyperparameters.
+
+    Class attributes:
+        name: registry name, set by :func:`register_relaxation`.
+        default_schedule: the temperature schedule this method is run with unless
+            the caller names another (spec §5).
+        normalised: whether the candidate probabilities of the two-class function
+            sum to one by construction (linear, cosine, SSL; not atanh).
+    """
+
+    name: ClassVar[str] = ""
+    default_schedule: ClassVar[str] = "sgaplus"
+    normalised: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or not value > 0 or value != value:
+                raise ValueError(f"Invalid {f.name} for method {self.name!r}: {value}")
+
+    @abc.abstractmethod
+    def __call__(
+        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Relaxed rounding of ``v`` at temperature ``tau`` (same shape as ``v``)."""
+
+    def hard(self, v: torch.Tensor) -> torch.Tensor:
+        """What is transmitted: plain rounding."""
+        return torch.round(v)
+
+    def candidates(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate integers and their probability-function values, shape ``v.shape + (K,)``.
+
+        For two-class functions these are the raw p(d) of the spec's table (so
+        atanh does not sum to one); for three-class functions they are normalised.
+        Methods without candidates (STE, uniform noise) raise ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"method {self.name!r} has no candidate probabilities")
+
+    def config(self) -> dict[str, Any]:
+        """Name plus hyperparameters; ``relaxation_from_config`` rebuilds it."""
+        return {"method": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+
+class TwoClass(Relaxation):
+    """Gumbel-softmax over ``floor(v)`` and ``ceil(v)`` (SGA, Yang et al. 2020, §3.3).
+
+    With logits ``log p(d_k) / tau`` and ``F.gumbel_softmax(logits, tau)`` the
+    weight of the ceiling candidate is, in closed form,
+
+        w_c = sigmoid((log p(d_c) - log p(d_f)) / tau^2 + L / tau),
+
+    because the difference of two independent Gumbel samples is one logistic
+    sample L. This is the same distribution as the stacked softmax but needs one
+    random number and no (..., 2) intermediate per element. ``v_hat`` is
+    ``floor + w_c * (ceil - floor)``, so an integer ``v`` stays put.
+    """
+
+    #: Whether Gumbel (logistic) noise is added; deterministic annealing sets False.
+    stochastic: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def log_prob(self, d: torch.Tensor) -> torch.Tensor:
+        """log p(d) for a candidate at (clamped) distance ``d`` in (0, 1)."""
+
+    def _distances(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        floor, ceil = torch.floor(v), torch.ceil(v)
+        d_f = ops.clamp_distance(v - floor)
+        d_c = ops.clamp_distance(ceil - v)
+        return floor, ceil, torch.stack([d_f, d_c], dim=-1)
+
+    def candidates(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        floor, ceil, d = self._distances(v)
+        return torch.stack([floor, ceil], dim=-1), self.log_prob(d).exp()
+
+    def __call__(
+        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        floor, ceil, d = self._distances(v)
+        log_p = self.log_prob(d)
+        z = (log_p[..., 1] - log_p[..., 0]) / (tau * tau)
+        if self.stochastic:
+            z = z + ops.logistic(v.shape, v, generator) / tau
+        return floor + torch.sigmoid(z) * (ceil - floor)

@@ -1,0 +1,39 @@
+"""Baselines without an annealed rounding distribution (SGA+ paper, §4).
+
+STE: hard rounding forward, identity gradient (``compressai.ops.quantize_ste``).
+Uniform noise: ``v + U(-1/2, 1/2)``, fresh each iteration (Ballé et al. 2017).
+Both ignore the temperature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from compressai.ops import quantize_ste
+
+from .. import ops
+from .base import Relaxation, register_relaxation
+
+
+@register_relaxation("ste")
+@dataclass
+class STE(Relaxation):
+    default_schedule: ClassVar[str] = "constant"
+
+    def __call__(
+        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return quantize_ste(v)
+
+
+@register_relaxation("noise")
+@dataclass
+class UniformNoise(Relaxation):
+    default_schedule: ClassVar[str] = "constant"
+
+    def __call__(
+        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return v + ops.uniform(v.shape, v, generator) - 0.5
