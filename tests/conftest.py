@@ -1,0 +1,58 @@
+"""Shared fixtures: the bundled model, a tiny untrained model, and real photo crops.
+
+Photos come from scikit-image's bundled samples so the suite never depends on
+../shared/data being present.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The bundled default model (trained), frozen, on the CPU."""
+    from sgaplus.zoo import load_model
+
+    return load_model("default")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """An untrained MeanScaleHyperprior(N=8, M=12): shapes and plumbing only."""
+    from compressai.models import MeanScaleHyperprior
+
+    from sgaplus.latent_model import LatentModel
+
+    torch.manual_seed(0)
+    return LatentModel(MeanScaleHyperprior(8, 12), name="tiny", lmbda=0.01).prepare()
+
+
+def crop(name: str, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    import skimage.data
+
+    arr = np.ascontiguousarray(getattr(skimage.data, name)()[top:top + h, left:left + w, :3])
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture(scope="session")
+def photo() -> torch.Tensor:
+    """A 64 x 96 crop of the astronaut photo (face and background), (1, 3, 64, 96)."""
+    return crop("astronaut", 40, 180, 64, 96)
+
+
+@pytest.fixture(scope="session")
+def photo_png(tmp_path_factory, photo) -> "Path":  # noqa: F821
+    from sgaplus.images import to_pil
+
+    path = tmp_path_factory.mktemp("img") / "astronaut.png"
+    to_pil(photo).save(path)
+    return path
