@@ -14,8 +14,6 @@ import torch
 
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="session")
 def model():
@@ -23,7 +21,6 @@ def model():
     from sgaplus.zoo import load_model
 
     return load_model("default")
-
 
 @pytest.fixture(scope="session")
 def tiny_model():
@@ -35,19 +32,16 @@ def tiny_model():
     torch.manual_seed(0)
     return LatentModel(MeanScaleHyperprior(8, 12), name="tiny", lmbda=0.01).prepare()
 
-
 def crop(name: str, top: int, left: int, h: int, w: int) -> torch.Tensor:
     import skimage.data
 
     arr = np.ascontiguousarray(getattr(skimage.data, name)()[top:top + h, left:left + w, :3])
     return torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
 
-
 @pytest.fixture(scope="session")
 def photo() -> torch.Tensor:
     """A 64 x 96 crop of the astronaut photo (face and background), (1, 3, 64, 96)."""
     return crop("astronaut", 40, 180, 64, 96)
-
 
 @pytest.fixture(scope="session")
 def photo_png(tmp_path_factory, photo) -> "Path":  # noqa: F821
@@ -56,3 +50,30 @@ def photo_png(tmp_path_factory, photo) -> "Path":  # noqa: F821
     path = tmp_path_factory.mktemp("img") / "astronaut.png"
     to_pil(photo).save(path)
     return path
+
+@pytest.fixture(scope="session")
+def tiny_family(tmp_path_factory, tiny_model) -> list[str]:
+    """Three tiny model files that differ only in their recorded λ (a family for BD curves)."""
+    import copy
+
+    from sgaplus.zoo import save_model
+
+    folder = tmp_path_factory.mktemp("family")
+    paths = []
+    for lmbda in (0.005, 0.01, 0.02):
+        m = copy.copy(tiny_model)
+        m.lmbda, m.name = lmbda, f"tiny-{lmbda:g}"
+        path = folder / f"tiny_{lmbda:g}.pt"
+        save_model(m, path, dtype=torch.float32)
+        paths.append(str(path))
+    return paths
+
+@pytest.fixture(scope="session")
+def tiny_images_dir(tmp_path_factory) -> "Path":  # noqa: F821
+    """Two 64 x 64 photo crops as PNG files named a.png and b.png."""
+    from sgaplus.images import to_pil
+
+    folder = tmp_path_factory.mktemp("images")
+    to_pil(crop("astronaut", 40, 180, 64, 64)).save(folder / "a.png")
+    to_pil(crop("coffee", 100, 200, 64, 64)).save(folder / "b.png")
+    return folder

@@ -97,21 +97,23 @@ class TwoClass(Relaxation):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         """log p(d) for a candidate at (clamped) distance ``d`` in (0, 1)."""
 
-    def _distances(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        floor, ceil = torch.floor(v), torch.ceil(v)
+    def _distances(self, floor: torch.Tensor, ceil: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         d_f = ops.clamp_distance(v - floor)
         d_c = ops.clamp_distance(ceil - v)
-        return floor, ceil, torch.stack([d_f, d_c], dim=-1)
+        return torch.stack([d_f, d_c], dim=-1)
 
     def candidates(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        floor, ceil, d = self._distances(v)
-        return torch.stack([floor, ceil], dim=-1), self.log_prob(d).exp()
+        # floor + 1 rather than ceil, so an integer has two distinct candidates.
+        floor = torch.floor(v)
+        ceil = floor + 1
+        return torch.stack([floor, ceil], dim=-1), self.log_prob(self._distances(floor, ceil, v)).exp()
 
     def __call__(
         self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        floor, ceil, d = self._distances(v)
-        log_p = self.log_prob(d)
+        # ceil (not floor + 1): for an integer both candidates coincide and v stays put.
+        floor, ceil = torch.floor(v), torch.ceil(v)
+        log_p = self.log_prob(self._distances(floor, ceil, v))
         z = (log_p[..., 1] - log_p[..., 0]) / (tau * tau)
         if self.stochastic:
             z = z + ops.logistic(v.shape, v, generator) / tau

@@ -1,0 +1,153 @@
+"""Generic tests over every relaxation in METHOD_DB, plus the spec's reference values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sgaplus.relax import RELAXATIONS, get_relaxation
+from method_db import METHOD_DB, MethodInfo
+
+ids = [m.name for m in METHOD_DB]
+
+
+def test_db_covers_registry():
+    assert sorted(m.name for m in METHOD_DB) == RELAXATIONS.names()
+
+
+def awkward_values() -> torch.Tensor:
+    """Integers, half-integers, near-integers and large magnitudes."""
+    base = torch.tensor([0.0, 1.0, -3.0, 0.5, -0.5, 2.5, 1e-7, 1 - 1e-7, 0.3, -0.7])
+    return torch.cat([base, base + 1000.0, base - 12345.0, torch.tensor([1e6, -1e6 + 0.5])])
+
+
+@pytest.mark.parametrize("info", METHOD_DB, ids=ids)
+class TestEveryMethod:
+    def make(self, info: MethodInfo):
+        return get_relaxation(info.name, **info.params)
+
+    def test_shape_and_finite_values_and_gradients(self, info):
+        m = self.make(info)
+        for tau in (1.0, 0.5, 0.05):
+            v = awkward_values().requires_grad_(True)
+            out = m(v, tau, torch.Generator().manual_seed(0))
+            assert out.shape == v.shape
+            assert torch.isfinite(out).all()
+            out.sum().backward()
+            assert torch.isfinite(v.grad).all()
+
+    def test_any_shape(self, info):
+        m = self.make(info)
+        v = torch.randn(2, 3, 4, 5) * 3
+        assert m(v, 0.5, torch.Generator().manual_seed(1)).shape == v.shape
+
+    def test_seeded_generator_reproduces(self, info):
+        m = self.make(info)
+        v = torch.randn(1000) * 4
+        a = m(v, 0.7, torch.Generator().manual_seed(3))
+        b = m(v, 0.7, torch.Generator().manual_seed(3))
+        assert torch.equal(a, b)
+
+    def test_output_stays_near_input(self, info):
+        """A relaxed rounding never moves a value by more than its candidates span."""
+        v = torch.randn(5000) * 5
+        out = self.make(info)(v, 1.0, torch.Generator().manual_seed(2))
+        limit = 1.5 if info.three_class else 1.0
+        assert (out - v).abs().max() <= limit + 1e-4
+
+    def test_low_temperature_is_hard_rounding(self, info):
+        if not info.hardens:
+            pytest.skip("uniform noise does not anneal")
+        v = torch.linspace(-4.9, 4.9, 997)  # avoids exact half-integers
+        out = self.make(info)(v, 1e-3, torch.Generator().manual_seed(4))
+        assert torch.allclose(out, torch.round(v), atol=1e-4)
+
+    def test_integers_stay_put(self, info):
+        v = torch.arange(-5.0, 6.0)
+        out = self.make(info)(v, 0.8, torch.Generator().manual_seed(5))
+        if info.keeps_integers:
+            assert torch.equal(out, v)
+        elif info.three_class:
+            # Symmetric candidates: integers stay put only as the temperature goes to 0.
+            out = self.make(info)(v, 1e-3, torch.Generator().manual_seed(5))
+            assert torch.allclose(out, v, atol=1e-4)
+
+    def test_invalid_parameters_raise(self, info):
+        for bad in info.bad_params:
+            with pytest.raises(ValueError, match="Invalid"):
+                get_relaxation(info.name, **{**info.params, **bad})
+        with pytest.raises(ValueError, match="does not take"):
+            get_relaxation(info.name, bogus=1.0)
+
+    def test_config_round_trip(self, info):
+        m = self.make(info)
+        cfg = m.config()
+        assert get_relaxation(cfg.pop("method"), **cfg) == m
+
+    def test_normalised_probabilities_sum_to_one(self, info):
+        if not (info.normalised or info.three_class):
+            pytest.skip("no normalised candidate probabilities")
+        v = torch.linspace(-3, 3, 601)
+        _, p = self.make(info).candidates(v)
+        assert torch.allclose(p.sum(-1), torch.ones_like(v), atol=1e-5)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        get_relaxation("nope")
+
+
+def test_atanh_is_not_normalised():
+    _, p = get_relaxation("atanh").candidates(torch.tensor([0.3]))
+    assert abs(float(p.sum()) - 1) > 0.1
+
+
+def test_ssl_with_a_one_equals_linear():
+    v = torch.linspace(-3, 3, 1201)
+    _, p_ssl = get_relaxation("ssl", a=1.0).candidates(v)
+    _, p_lin = get_relaxation("linear").candidates(v)
+    assert torch.allclose(p_ssl, p_lin, atol=1e-4)
+    a = get_relaxation("ssl", a=1.0)(v, 0.6, torch.Generator().manual_seed(0))
+    b = get_relaxation("linear")(v, 0.6, torch.Generator().manual_seed(0))
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_ssl_large_a_approaches_hard_rounding():
+    _, p = get_relaxation("ssl", a=50.0).candidates(torch.tensor([0.2, 0.8]))
+    assert torch.allclose(p, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), atol=1e-6)
+
+
+def test_linear3_at_integer_matches_spec():
+    _, p = get_relaxation("linear3").candidates(torch.tensor([0.0]))
+    assert torch.allclose(p[0], torch.tensor([0.003, 0.994, 0.003]), atol=5e-4)
+
+
+def test_reference_function_values():
+    """Spot values of the spec's table at d_f = 0.25 (floor candidate) and d_c = 0.75."""
+    v = torch.tensor([0.25])
+    expect = {
+        "linear": [0.75, 0.25],
+        "cosine": [math.cos(math.pi / 8) ** 2, math.cos(3 * math.pi / 8) ** 2],
+        "atanh": [math.exp(-math.atanh(0.25)), math.exp(-math.atanh(0.75))],
+        "ssl": [1 / (1 + (1 / 3) ** 2.3), 1 / (1 + 3**2.3)],
+    }
+    for name, values in expect.items():
+        _, p = get_relaxation(name).candidates(v)
+        assert torch.allclose(p[0], torch.tensor(values), atol=1e-5), name
+
+
+def test_gumbel_softmax_closed_form_matches_stacked_softmax_in_distribution():
+    """The logistic-sigmoid form equals F.gumbel_softmax over two logits in law."""
+    m = get_relaxation("ssl")
+    v = torch.full((200_000,), 0.3)
+    tau = 0.7
+    ours = m(v, tau, torch.Generator().manual_seed(0))
+    _, p = m.candidates(v[:1])
+    logits = (p.log() / tau).expand(v.numel(), 2)
+    torch.manual_seed(0)
+    w = torch.nn.functional.gumbel_softmax(logits, tau=tau, hard=False)
+    ref = w[:, 1]  # floor 0, ceil 1
+    assert abs(ours.mean() - ref.mean()) < 3e-3
+    assert abs(ours.std() - ref.std()) < 3e-3

@@ -1,0 +1,81 @@
+"""Loading models by name, from files and from CompressAI's zoo cache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+
+from sgaplus.zoo import ModelNotFound, load_model, save_model
+
+
+def test_default_model_is_trained_and_named(model):
+    assert model.name and model.lmbda > 0
+    assert model.tables_ready()
+    assert len(model.fingerprint()) == 64
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        load_model("nope:1")
+    with pytest.raises(ValueError, match="unknown model"):
+        load_model("nope")
+    with pytest.raises(ValueError, match="qualities 1-8"):
+        load_model("mbt2018-mean:9")
+
+
+def test_missing_zoo_weights_say_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(ModelNotFound, match=r"put mbt2018-mean-3-\w+\.pth\.tar .* into"):
+        load_model("mbt2018-mean:3")
+
+
+def test_zoo_weights_from_the_hub_cache(tmp_path, monkeypatch):
+    """A file named like CompressAI's download in the hub cache is found, with its λ."""
+    from compressai.zoo.image import model_urls
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    net = ScaleHyperprior(8, 12)
+    name = model_urls["bmshj2018-hyperprior"]["mse"][2].rsplit("/", 1)[1]
+    torch.save(net.state_dict(), tmp_path / "checkpoints" / name)
+    m = load_model("bmshj2018-hyperprior:2")
+    assert m.lmbda == 0.0035 and not m.has_means
+
+
+def test_plain_state_dict_needs_lambda(tmp_path):
+    path = tmp_path / "plain.pth"
+    torch.save(MeanScaleHyperprior(8, 12).state_dict(), path)
+    with pytest.raises(ValueError, match="pass --lambda"):
+        load_model(path)
+    m = load_model(path, lmbda=0.02)
+    assert m.lmbda == 0.02 and m.has_means
+
+
+def test_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
+        load_model(bad)
+    with pytest.raises(ModelNotFound):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_export_round_trip_keeps_fingerprint(tiny_model, tmp_path):
+    path = tmp_path / "tiny.pt"
+    save_model(tiny_model, path, dtype=torch.float32)
+    again = load_model(path)
+    assert again.lmbda == tiny_model.lmbda
+    assert again.fingerprint() == tiny_model.fingerprint()
+
+
+def test_family_not_built_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("SGAPLUS_HOME", str(tmp_path))
+    import sgaplus.zoo as zoo
+
+    if zoo.family_path(1).is_file():
+        pytest.skip("family model bundled")
+    with pytest.raises(ModelNotFound, match="make models"):
+        load_model("sgaplus-msh:1")
