@@ -6,7 +6,8 @@ decorator, looked up once by name so that hot loops never branch on strings.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from dataclasses import fields
+from typing import Any, Callable, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -23,6 +24,7 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
+            obj.name = name  # type: ignore[attr-defined]
             return obj
 
         return decorator
@@ -51,3 +53,33 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+
+class Entry:
+    """Base of registry entries that are dataclasses of numeric hyperparameters.
+
+    Validates the fields once at construction (``torch.optim`` style: the error
+    names the parameter) and gives the config that rebuilds the entry.
+
+    Class attributes:
+        name: the registry name, set by :meth:`Registry.register`.
+        kind: the config key of the name (``"method"``, ``"schedule"``).
+        allow_zero: whether 0 is a valid value (a temperature floor may be; a
+            shape parameter may not).
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    allow_zero: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            ok = isinstance(value, (int, float)) and value == value
+            ok = ok and (value >= 0 if self.allow_zero else value > 0)
+            if not ok:
+                raise ValueError(f"Invalid {f.name} for {self.kind} {self.name!r}: {value}")
+
+    def config(self) -> dict[str, Any]:
+        """``{kind: name, **hyperparameters}``; ``Registry.create`` rebuilds it."""
+        return {self.kind: self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]

@@ -9,48 +9,34 @@ latent tensor and iteration and never branches on the method's name.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from ..registry import Registry
 from .. import ops
+from ..registry import Entry, Registry
 
 RELAXATIONS: Registry[type["Relaxation"]] = Registry("method")
 
-
-def register_relaxation(name: str):
-    """Class decorator: register ``cls`` under ``name`` and record the name on it."""
-
-    def decorator(cls: type[Relaxation]) -> type[Relaxation]:
-        cls.name = name
-        return RELAXATIONS.register(name)(cls)
-
-    return decorator
+#: Class decorator: ``@register_relaxation("ssl")`` adds a method under that name.
+register_relaxation = RELAXATIONS.register
 
 
 @dataclass
-class Relaxation(abc.ABC):
+class Relaxation(Entry, abc.ABC):
     """Base class. Subclasses are dataclasses whose fields are the hyperparameters.
 
     Class attributes:
-        name: registry name, set by :func:`register_relaxation`.
         default_schedule: the temperature schedule this method is run with unless
             the caller names another (spec §5).
         normalised: whether the candidate probabilities of the two-class function
             sum to one by construction (linear, cosine, SSL; not atanh).
     """
 
-    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "method"
     default_schedule: ClassVar[str] = "sgaplus"
     normalised: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or not value > 0 or value != value:
-                raise ValueError(f"Invalid {f.name} for method {self.name!r}: {value}")
 
     @abc.abstractmethod
     def __call__(
@@ -70,10 +56,6 @@ class Relaxation(abc.ABC):
         Methods without candidates (STE, uniform noise) raise ``NotImplementedError``.
         """
         raise NotImplementedError(f"method {self.name!r} has no candidate probabilities")
-
-    def config(self) -> dict[str, Any]:
-        """Name plus hyperparameters; ``relaxation_from_config`` rebuilds it."""
-        return {"method": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
 
 class TwoClass(Relaxation):
