@@ -1,0 +1,66 @@
+"""``sgaplus decompress FILE.sgp -o OUT.png``: the image at its original size and mode.
+
+Decoding always runs on the CPU with portable convolutions (see
+``codec.portable_convolutions``), so the same file gives the same pixels in
+any process on this machine. Without ``--model`` the model named in the file
+is loaded when it is a zoo name (``mbt2018-mean:3``), else the bundled one;
+either way a file made with other weights is refused by its fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from .common import check_output, print_json, write_atomic
+from .main import CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decompress", help="decode a .sgp file into an image (PNG, ...)")
+    p.add_argument("input", type=Path, help="a .sgp file")
+    p.add_argument("-o", "--output", type=Path, required=True, help="image to write; format from the suffix")
+    p.add_argument("--model", default=None,
+                   help="model to decode with (default: the zoo model named in the file, else the bundled one)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def model_for(model_name: str, spec: str | None):
+    """``--model``, else the file's own model when it is a zoo name, else the bundled one.
+
+    A zoo model missing from this machine raises ``ModelNotFound``, whose message
+    says where to put its weights.
+    """
+    from ..zoo import load_model
+
+    if spec is None:
+        spec = model_name if ":" in model_name else "default"
+    return load_model(spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import bitstream, codec
+    from ..images import to_pil
+
+    check_output(args.output, args.force)
+    fmt = Image.registered_extensions().get(args.output.suffix.lower())
+    if fmt is None:
+        raise CLIError(f"unknown image format {args.output.suffix!r} for {args.output}; use .png")
+    start = time.perf_counter()
+    data = args.input.read_bytes()
+    header = bitstream.unpack(data).header  # reject a bad file before loading a model
+    decoded = codec.decode(model_for(header.model_name, args.model), data)
+    im = to_pil(decoded.x_hat, header.mode, decoded.alpha)
+    write_atomic(args.output, lambda tmp: im.save(tmp, format=fmt))
+    seconds = time.perf_counter() - start
+    if args.json:
+        print_json({"width": header.width, "height": header.height, "mode": im.mode,
+                    "seconds": seconds, "output": str(args.output)})
+    else:
+        print(f"{args.input} -> {args.output}: {header.width}x{header.height} {im.mode}, {seconds:.1f} s")
+    return 0
