@@ -67,11 +67,12 @@ def test_semi_multi_rate_moves_along_the_curve(model, photo):
 
 
 def test_same_seed_same_result_other_seed_other_noise(tiny_model, photo):
-    run = lambda seed: Refiner(tiny_model, "ssl", iters=10, seed=seed, log_every=0).refine(photo)
+    run = lambda seed: Refiner(tiny_model, "ssl", iters=10, seed=seed, log_every=5).refine(photo)
     a, b, c = run(1), run(1), run(2)
     assert torch.equal(a.hard.y_symbols, b.hard.y_symbols)
-    assert a.after[0].loss == b.after[0].loss
-    assert a.after[0].loss != c.after[0].loss
+    assert a.history == b.history
+    # the relaxed (method) loss sees the Gumbel noise, so another seed changes it
+    assert a.history[0]["loss_method"] != c.history[0]["loss_method"]
 
 
 def test_zero_iterations_returns_the_base_latents(model, photo):
