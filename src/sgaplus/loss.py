@@ -68,10 +68,27 @@ def rd_terms(
     """Decode ``y_hat`` and price (ŷ, ẑ); returns the terms and x̂ cropped to x's size."""
     h, w = x.shape[-2:]
     x_hat = model.synthesis(y_hat)[..., :h, :w]
+    return price(model, x, x_hat, y_hat, z_hat, scales, means), x_hat
+
+
+def price(
+    model: LatentModel,
+    x: Tensor,
+    x_hat: Tensor,
+    y_hat: Tensor,
+    z_hat: Tensor,
+    scales: Tensor,
+    means: Tensor,
+) -> RDTerms:
+    """The loss terms of an already decoded ``x_hat`` (cropped to x's size).
+
+    Split from :func:`rd_terms` so the refiner can run g_s alone in bf16 while the
+    rates (and the grid μ they depend on) stay in fp32.
+    """
     lik_y, lik_z = model.likelihoods(y_hat, z_hat, scales, means)
-    pixels = h * w
+    pixels = x.shape[-2] * x.shape[-1]
     mse = (x_hat.float() - x).pow(2).flatten(1).mean(1)
-    return RDTerms(mse, bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels), x_hat
+    return RDTerms(mse, bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels)
 
 
 def psnr_8bit(x_hat: Tensor, x: Tensor) -> Tensor:

@@ -9,26 +9,38 @@
 The network is frozen; only y and z move. Images of one batch share nothing but
 the forward pass: the loss is a sum of per-image losses and Adam is elementwise,
 so a batch gives the same result as refining each image alone.
+
+Speed (issue 7, figures in docs/bench/refine_speed.md): g_s dominates an
+iteration. On CPU the loop runs the network and latents in channels_last, where
+oneDNN's transposed convolutions are faster than in NCHW (g_s+h_s forward and
+backward: 1.06 s instead of 1.38 s at 768x512, one thread). ``precision="bf16"``
+runs g_s alone in bf16; h_s and the rates stay fp32, because μ is the rounding
+grid and a bf16 μ (8 bits of mantissa, steps of 0.06 at |μ| = 8) would move the
+grid the latents are optimised against. The true loss is a no-grad forward every
+``log_every`` iterations, not after every iteration as the reference code does.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, psnr_8bit, rd_terms
+from .loss import Metrics, RDTerms, price, psnr_8bit, rd_terms
 from .relax import Relaxation, get_relaxation
 from .schedules import Schedule, get_schedule
 from .stopping import StopRule
 
 #: Called after each iteration with (iteration, temperature, mean method loss).
 ProgressFn = Callable[[int, float, float], None]
+
+#: Interval of the true loss that ``patience`` watches when no history is kept.
+AUTO_CHECK_EVERY = 10
 
 
 def default_device() -> torch.device:
@@ -72,8 +84,10 @@ class Refiner:
         seed: seeds the relaxation noise (one ``torch.Generator`` per call).
         log_every: interval of the true-loss history (0 = none, only before/after).
         time_budget, patience, min_delta: see :class:`StopRule`.
-        precision: ``"fp32"`` or ``"bf16"`` (autocast of the transforms; the
-            final hard latents and figures are always computed in fp32/fp64).
+        precision: ``"fp32"`` or ``"bf16"``: the dtype of g_s in the loop. bf16
+            is for GPUs (untested here): on the project's CPU (AVX-512 bf16, no
+            AMX) it was no faster than fp32 channels_last. The final hard latents
+            and figures are always computed in fp32/fp64.
         device: default CUDA when present, else CPU.
     """
 
@@ -112,6 +126,8 @@ class Refiner:
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
         self.device = torch.device(device) if device is not None else default_device()
+        # A plateau rule needs true losses even when no history is kept.
+        self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -124,6 +140,34 @@ class Refiner:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """channels_last on CPU (measured) and for bf16 on CUDA (tensor-core layout;
+        untested here); NCHW for fp32 on CUDA, as before (untested here)."""
+        if self.device.type == "cpu" or self.precision == "bf16":
+            return torch.channels_last
+        return torch.contiguous_format
+
+    @contextmanager
+    def _loop_format(self) -> Iterator[None]:
+        """The network in the loop's memory format, restored afterwards: the codec
+        and :meth:`evaluate` then see the weights exactly as loaded."""
+        if self.memory_format == torch.contiguous_format:
+            yield
+            return
+        self.model.net.to(memory_format=self.memory_format)
+        try:
+            yield
+        finally:
+            self.model.net.to(memory_format=torch.contiguous_format)
+
+    def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+               means: Tensor) -> tuple[RDTerms, Tensor]:
+        """:func:`rd_terms` with only g_s in the loop's precision."""
+        with self._autocast():
+            x_hat = self.model.synthesis(y_hat)[..., :x.size(-2), :x.size(-1)]
+        return price(self.model, x, x_hat, y_hat, z_hat, scales, means), x_hat
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, hard: HardLatents) -> tuple[list[Metrics], Tensor]:
@@ -144,11 +188,11 @@ class Refiner:
 
     def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Hard-rounded loss, PSNR and bpp on the device (for the history only)."""
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():
             z_hat = torch.round(z)
             scales, means = self.model.hyper_synthesis(z_hat, y.shape)
             y_hat = torch.round(y - means) + means
-            terms, x_hat = rd_terms(self.model, x, y_hat, z_hat, scales, means)
+            terms, x_hat = self._terms(x, y_hat, z_hat, scales, means)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms.bpp
 
     def refine(self, x: Tensor, progress: ProgressFn | None = None) -> RefineResult:
@@ -164,39 +208,39 @@ class Refiner:
             y0, z0 = model.analysis(xp)
         before, _ = self.evaluate(x, model.quantize(y0, z0))
 
-        y = y0.clone().requires_grad_(True)
-        z = z0.clone().requires_grad_(True)
+        y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
+        z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
         opt = torch.optim.Adam([y, z], lr=self.lr)
         gen = torch.Generator(dev).manual_seed(self.seed)
         stop = StopRule(**self.stop_args)
         history: list[dict[str, float]] = []
         t = 0
-        while not stop.done(t, time.perf_counter() - start):
-            tau = self.schedule(t)
-            with self._autocast():
+        with self._loop_format():
+            while not stop.done(t, time.perf_counter() - start):
+                tau = self.schedule(t)
                 z_tilde = self.method(z, tau, gen)
                 scales, means = model.hyper_synthesis(z_tilde, y.shape)
                 y_tilde = self.method(y - means, tau, gen) + means
-                terms, _ = rd_terms(model, xd, y_tilde, z_tilde, scales, means)
-                losses = terms.loss(self.lmbda)
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            opt.step()
-            t += 1
-            if self.log_every and (t % self.log_every == 0 or stop.done(t, 0.0)):
-                true, psnr, bpp = self._true_losses(xd, y.detach(), z.detach())
-                stop.observe(t, float(true.mean()))
-                for i in range(x.size(0)):
-                    history.append({
-                        "iter": t, "image": i, "tau": tau,
-                        "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
-                        "gap": float(losses[i].detach() - true[i]), "psnr": float(psnr[i]),
-                        "bpp": float(bpp[i]),
-                    })
-            if progress is not None:
-                progress(t, tau, float(losses.detach().mean()))
+                losses = self._terms(xd, y_tilde, z_tilde, scales, means)[0].loss(self.lmbda)
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                opt.step()
+                t += 1
+                if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
+                    true, psnr, bpp = self._true_losses(xd, y.detach(), z.detach())
+                    stop.observe(t, float(true.mean()))
+                    for i in range(x.size(0) if self.log_every else 0):
+                        history.append({
+                            "iter": t, "image": i, "tau": tau,
+                            "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
+                            "gap": float(losses[i].detach() - true[i]), "psnr": float(psnr[i]),
+                            "bpp": float(bpp[i]),
+                        })
+                if progress is not None:
+                    progress(t, tau, float(losses.detach().mean()))
 
-        hard = model.quantize(y, z)
+        # NCHW again, so the figures and the symbols do not depend on the loop's layout.
+        hard = model.quantize(y.contiguous(), z.contiguous())
         after, x_hat = self.evaluate(x, hard)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - start, x_hat=x_hat.cpu(),

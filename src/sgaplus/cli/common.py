@@ -34,6 +34,25 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="λ of the refinement loss (default: the model's training λ; another value = semi-multi-rate)")
 
 
+class _ItersAction(argparse.Action):
+    """``--iters N`` or ``--iters auto``: the default cap, stopped early on a plateau.
+
+    ``auto`` also sets ``args.patience``, so every command that reads ``args.iters``
+    keeps getting an int (the cap), e.g. for its progress bar.
+    """
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        from ..stopping import AUTO_PATIENCE
+
+        if value == "auto":
+            namespace.iters, namespace.patience = self.default, AUTO_PATIENCE
+            return
+        try:
+            namespace.iters, namespace.patience = int(value), None
+        except ValueError:
+            parser.error(f"argument --iters: expected a number or 'auto', got {value!r}")
+
+
 def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
     """The refinement knobs, identical wherever a command refines."""
     p.add_argument("--method", default="ssl", help="relaxation (see 'sgaplus methods'); default ssl")
@@ -42,7 +61,12 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
     p.add_argument("--schedule", default=None, help="temperature schedule (default: the method's own)")
     p.add_argument("--schedule-param", action="append", metavar="NAME=VALUE",
                    help="schedule parameter, repeatable (e.g. --schedule-param t_max=0.5)")
-    p.add_argument("--iters", type=int, default=iters, help=f"iterations (default {iters})")
+    p.add_argument("--iters", action=_ItersAction, default=iters, metavar="N|auto",
+                   help=f"iterations (default {iters}); 'auto': up to {iters}, stopping once the "
+                        "true loss has stopped improving (see docs/bench/refine_stopping.md)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop refining each image after this many seconds (the result so far is kept)")
+    p.set_defaults(patience=None)
     p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
     p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -63,7 +87,8 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
 
     method, schedule = method_and_schedule(args)
     return Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
-                   seed=args.seed, device=args.device, **extra)
+                   seed=args.seed, device=args.device, time_budget=args.time_budget,
+                   patience=args.patience, **extra)
 
 
 def load_model_arg(args: argparse.Namespace):
@@ -87,7 +112,10 @@ def check_output(path: Path, force: bool) -> None:
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename: never a partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(Path(tmp))

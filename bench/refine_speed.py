@@ -1,0 +1,266 @@
+"""Refinement speed: the reference code's loop vs sgaplus's Refiner (issue 7).
+
+One run, one model, the same images and seed:
+
+(a) ``reference``: the loop as the SGA+ reference code writes it (spec §3-4): fp32,
+    one image, a stacked ``F.gumbel_softmax`` over the floor/ceil candidates, and
+    the true R-D loss from an extra no-grad forward after every iteration.
+(b) sgaplus's :class:`~sgaplus.refine.Refiner` with ``precision`` fp32 (the
+    default) and bf16 (g_s alone in bf16); both channels_last on CPU.
+
+Throughput is timed on windows of iterations after a warm-up, the loops taking
+turns window by window so that a shared CPU's load falls on all of them alike;
+the median window counts. 2000 full iterations of (a) would cost about an hour on
+this CPU, so the wall times to 500 and 2000 iterations are seconds per iteration
+times the count. The
+final true loss of each loop after the same number of iterations is measured on a
+smaller crop, in fp32 with the codec's own hard rounding (``LatentModel.quantize``).
+
+    python bench/refine_speed.py [--quick]   ->   docs/bench/refine_speed.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import _env
+from sgaplus import ops
+from sgaplus.images import load_image
+from sgaplus.latent_model import LatentModel, pad
+from sgaplus.loss import rd_terms
+from sgaplus.refine import Refiner, default_device
+from sgaplus.relax import TwoClass
+from sgaplus.schedules import get_schedule
+from sgaplus.zoo import load_model
+
+KODAK = Path("/work/shared/data/kodak24")
+PROFILE_NOTE = (
+    "Times are what the profiler clocks inside each op (wall, inflated by the shared CPU's "
+    "load); read the shares. `_slow_conv2d_*` are GDN's 1x1 convolutions, which PyTorch does "
+    "not send to oneDNN at one thread (its 1x1 heuristic), and the `copy_` is likely their "
+    "layout conversion; `mul`/`div`/`sqrt`/`pow` are GDN's elementwise work.")
+OnIter = Callable[[int], None]
+
+
+def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int, *,
+                     lr: float = 0.005, seed: int = 0, on_iter: OnIter | None = None,
+                     ) -> tuple[Tensor, Tensor, list[float]]:
+    """The baseline (a); returns the refined (y, z) and the true loss of every iteration."""
+    torch.manual_seed(seed)  # F.gumbel_softmax draws from the global generator
+    schedule = get_schedule(method.default_schedule)
+    with torch.no_grad():
+        y, z = model.analysis(pad(x))
+    y.requires_grad_(True)
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([y, z], lr=lr)
+
+    def relax(v: Tensor, tau: float) -> Tensor:
+        floor, ceil = torch.floor(v), torch.ceil(v)
+        d = ops.clamp_distance(torch.stack([v - floor, ceil - v], dim=-1))
+        w = F.gumbel_softmax(method.log_prob(d) / tau, tau=tau, hard=False)
+        return w[..., 0] * floor + w[..., 1] * ceil
+
+    true: list[float] = []
+    for t in range(iters):
+        tau = schedule(t)
+        z_t = relax(z, tau)
+        scales, means = model.hyper_synthesis(z_t, y.shape)
+        y_t = relax(y - means, tau) + means
+        loss = rd_terms(model, x, y_t, z_t, scales, means)[0].loss(model.lmbda).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            z_h = torch.round(z)
+            s_h, m_h = model.hyper_synthesis(z_h, y.shape)
+            terms, _ = rd_terms(model, x, torch.round(y - m_h) + m_h, z_h, s_h, m_h)
+            true.append(float(terms.loss(model.lmbda).mean()))
+        if on_iter is not None:
+            on_iter(t + 1)
+    return y.detach(), z.detach(), true
+
+
+def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: int,
+             on_iter: OnIter | None = None, seed: int = 0) -> float:
+    """Run ``variant`` for ``iters`` iterations; returns the final true loss (fp32)."""
+    dev = default_device()
+    if variant == "reference":
+        checker = Refiner(model, method, precision="fp32", device=dev)
+        y, z, _ = reference_refine(model, x.to(dev), checker.method, iters, seed=seed,
+                                   on_iter=on_iter)
+        return checker.evaluate(x, model.quantize(y, z))[0][0].loss
+    refiner = Refiner(model, method, iters=iters, precision=variant.split()[-1], seed=seed,
+                      device=dev)
+    progress = (lambda t, tau, loss: on_iter(t)) if on_iter is not None else None
+    return refiner.refine(x, progress).after[0].loss
+
+
+def timed(variant: str, model: LatentModel, x: Tensor, method: str, warmup: int,
+          window: int) -> dict[str, float]:
+    """Seconds per iteration over ``window`` iterations after ``warmup`` (a multiple of
+    10, so it holds sgaplus's true-loss evaluations in proportion), and peak RSS."""
+    marks: dict[str, tuple[float, float]] = {}
+    clock: list[_env.Clock] = []
+
+    def on_iter(t: int) -> None:
+        if t == warmup:
+            clock.append(_env.Clock())
+        elif t == warmup + window:
+            marks["lap"] = clock[0].lap()
+
+    _env.reset_peak_rss()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    # One more iteration than the window: the Refiner evaluates the true loss after its last.
+    run_loop(variant, model, x, method, warmup + window + 1, on_iter)
+    wall, cpu = marks["lap"]
+    row = {"s_it": wall / window, "cpu_s_it": cpu / window, "rss": _env.peak_rss_mib()}
+    if torch.cuda.is_available():
+        row["cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return row
+
+
+def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
+    """Self time per op over 3 iterations of the default Refiner, as a markdown table."""
+    from torch.profiler import ProfilerActivity, profile as tprofile, schedule
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with tprofile(activities=acts, schedule=schedule(wait=1, warmup=1, active=3, repeat=1)) as prof:
+        Refiner(model, method, iters=6, device=default_device()).refine(
+            x, lambda t, tau, loss: prof.step())
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    lines = ["| op | self CPU ms / iteration | share |", "|---|---:|---:|"]
+    for e in events[:top]:
+        lines.append(f"| `{e.key}` | {e.self_cpu_time_total / 3e3:.1f} | "
+                     f"{100 * e.self_cpu_time_total / total:.1f} % |")
+    return "\n".join(lines)
+
+
+def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_format,
+               reps: int = 3) -> float:
+    """CPU seconds of one forward+backward of g_s and h_s alone (grads to their inputs):
+    g_s in ``precision``, h_s in fp32, network and latents in ``fmt``."""
+    r = Refiner(model, precision=precision, device=default_device())
+    with torch.no_grad():
+        y0, z0 = model.analysis(pad(x.to(r.device)))
+    y = y0.clone(memory_format=fmt).requires_grad_(True)
+    z = z0.clone(memory_format=fmt).requires_grad_(True)
+    model.net.to(memory_format=fmt)
+    try:
+        for i in range(reps + 1):
+            if i == 1:
+                clock = _env.Clock()
+            params = model.net.h_s(z)
+            with r._autocast():
+                out = model.synthesis(y)
+            (out.float().sum() + params.sum()).backward()
+        return clock.lap()[1] / reps
+    finally:
+        model.net.to(memory_format=torch.contiguous_format)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small crops and few iterations (a smoke run)")
+    p.add_argument("--out", type=Path, default=Path("docs/bench/refine_speed.md"))
+    _env.add_threads_arg(p)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    q = args.quick
+    # Timing image, window; quality crop (h, w) and iterations.
+    warmup, window, rounds = 2, 10, 1 if q else 2
+    qh, qw, q_iters = (64, 64, 30) if q else (128, 128, 500)
+    x_full = load_image(KODAK / "kodim01.png").x
+    x_time = x_full[..., :256, :256] if q else x_full
+    x_qual = x_full[..., 160:160 + qh, 256:256 + qw]
+    model = load_model("default")
+    dev = default_device()
+    variants = ["reference", "sgaplus fp32", "sgaplus bf16"]
+    default = Refiner(model, device=dev).precision
+    out = [_env.header("Refinement speed: reference loop vs sgaplus Refiner"),
+           f"Model `{model.name}` (λ = {model.lmbda}), device {dev}, seed 0, each method with "
+           f"its default schedule (ssl: sgaplus, atanh: yang). The Refiner's default precision "
+           f"is {default}. sgaplus evaluates the true loss every 10 iterations "
+           f"(`log_every`), the reference after every iteration.", ""]
+
+    def say(line: str = "") -> None:
+        out.append(line)
+        print(line, flush=True)
+
+    h, w = x_time.shape[-2:]
+    say(f"## Throughput: kodim01 {w}x{h}; median of {rounds} windows of {window} iterations, "
+        f"each after {warmup} warm-up iterations")
+    say()
+    say("Wall times to 500 / 2000 iterations are the timed window's s/it times the count "
+        "(the loop only; set-up and the final fp32 evaluation add about one iteration).")
+    say()
+    say("| method | loop | s/it (wall) | CPU s/it | it/s | to 500 it | to 2000 it | "
+        "peak RSS MiB | speed-up (wall) | speed-up (CPU) | load |")
+    say("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    speed: dict[tuple[str, str], dict[str, float]] = {}
+    for method in ("ssl", "atanh"):
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+        for _ in range(rounds):
+            for v in variants:
+                runs[v].append(timed(v, model, x_time, method, warmup, window))
+        for v in variants:
+            r = speed[method, v] = {k: statistics.median(row[k] for row in runs[v])
+                                    for k in runs[v][0]}
+            ref = speed[method, "reference"]
+            cuda = f" (CUDA max {r['cuda_mib']:.0f})" if "cuda_mib" in r else ""
+            say(f"| {method} | {v} | {r['s_it']:.3f} | {r['cpu_s_it']:.3f} | {1 / r['s_it']:.2f} | "
+                f"{500 * r['s_it']:.0f} s | {2000 * r['s_it']:.0f} s | {r['rss']:.0f}{cuda} | "
+                f"{ref['s_it'] / r['s_it']:.2f}x | {ref['cpu_s_it'] / r['cpu_s_it']:.2f}x | {_env.load()} |")
+    say()
+    say(f"## Final true loss after {q_iters} iterations: kodim01 crop {qw}x{qh}")
+    say()
+    say("| method | loop | true loss | vs reference | wall s (whole run) | load |")
+    say("|---|---|---:|---:|---:|---|")
+    # The reference with another seed shows how far two runs differ by their noise alone.
+    runs = [("reference", 0), ("reference", 1), ("sgaplus fp32", 0), ("sgaplus bf16", 0)]
+    for method in ("ssl", "atanh"):
+        ref_loss = None
+        for v, seed in runs:
+            clock = _env.Clock()
+            loss = run_loop(v, model, x_qual, method, q_iters, seed=seed)
+            ref_loss = ref_loss if ref_loss is not None else loss
+            say(f"| {method} | {v}{', seed 1' if seed else ''} | {loss:.5f} | "
+                f"{100 * (loss / ref_loss - 1):+.2f} % | {clock.lap()[0]:.1f} | {_env.load()} |")
+    say()
+    say(f"## Where the time goes: default Refiner (ssl, {default}), kodim01 {w}x{h}")
+    say()
+    say(profile(model, x_time, "ssl"))
+    say()
+    say(PROFILE_NOTE)
+    say()
+    say("Floor = one forward+backward of g_s and h_s alone, in the loop's precision and "
+        "memory format; CPU seconds, against the CPU s/it of the throughput table:")
+    say()
+    say("| g_s precision | memory format | floor CPU s | sgaplus CPU s/it (ssl) | iteration / floor |")
+    say("|---|---|---:|---:|---:|")
+    for prec, fmt in (("fp32", torch.contiguous_format), ("fp32", torch.channels_last),
+                      ("bf16", torch.channels_last)):
+        f = floor_s_it(model, x_time, prec, fmt)
+        fmt_name = str(fmt).removeprefix("torch.")
+        if fmt == Refiner(model, precision=prec, device=dev).memory_format:
+            s_it = speed["ssl", f"sgaplus {prec}"]["cpu_s_it"]
+            say(f"| {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
+        else:
+            say(f"| {prec} | {fmt_name} | {f:.3f} | - | - |")
+    say()
+    say(f"Load average at the end: {_env.load()}.")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(out) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
