@@ -1,0 +1,219 @@
+"""``sgaplus eval-codecs``: Kodak R-D of our models vs JPEG/WebP/AVIF and mbt2018-mean.
+
+Writes the whole of ``docs/models.md`` (provenance of each model read from its
+own metadata, so a warm start is never passed off as our training), a per-image
+CSV and an R-D plot. Also writes the default model's figures on scikit-image's
+astronaut, so the test suite can check the document without Kodak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+
+from .main import CLIError
+
+CHECK_IMAGE = "astronaut"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-codecs", help="Kodak R-D of our models vs JPEG, WebP, AVIF, mbt2018-mean; "
+                                          "writes docs/models.md")
+    p.add_argument("--kodak", type=Path, help="image folder (default ../shared/data/kodak24)")
+    p.add_argument("--images", type=int, help="use only the first N images (quick runs)")
+    p.add_argument("--models", nargs="+",
+                   help="models to evaluate (default: every sgaplus-msh quality that is built)")
+    p.add_argument("--compare", nargs="+", default=[],
+                   help="further models (e.g. a warm start) listed and plotted, but not part of the family's curve")
+    p.add_argument("--out", type=Path, default=Path("docs/models.md"), help="markdown report")
+    p.add_argument("--figures", type=Path, help="folder for the plot and CSV (default: OUT's figures/)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def pct(v: float) -> str:
+    return "n/a" if math.isnan(v) else f"{v:+.1f} %"
+
+
+def default_models() -> list[str]:
+    from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, family_path
+
+    return [f"{SGAPLUS_FAMILY}:{q}" for q in range(1, len(SGAPLUS_LAMBDAS) + 1) if family_path(q).is_file()]
+
+
+def check_line(model) -> str | None:
+    """The default model's figures on scikit-image's astronaut (None without scikit-image)."""
+    try:
+        import skimage.data
+    except ImportError:
+        return None
+    import torch
+
+    from ..train import evaluate
+
+    x = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    m = evaluate(model, x)[0]
+    return f"`default` on scikit-image `{CHECK_IMAGE}` (512x512): bpp {m.bpp:.4f}, PSNR {m.psnr:.3f} dB"
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .. import codecs_eval as ce
+    from ..crops import default_val_dir, list_images, read_rgb
+    from ..train import hardware
+    from ..zoo import load_model
+    from .common import progress_bar
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.images is not None and args.images < 1:
+        raise CLIError("--images must be at least 1")
+    kodak = args.kodak or default_val_dir()
+    if not kodak.is_dir():
+        raise CLIError(f"image folder not found: {kodak} (use --kodak)")
+    files = list_images([kodak])[: args.images]
+    if not files:
+        raise CLIError(f"no images in {kodak}")
+    figures = args.figures or args.out.parent / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    specs = args.models or default_models()
+    if not specs:
+        raise CLIError("no sgaplus-msh model is built; run 'make models' or pass --models")
+    models = [load_model(s) for s in specs + args.compare]
+    images = [read_rgb(p).permute(1, 2, 0).numpy() for p in files]
+    names = [f.name for f in files]
+    start = time.monotonic()
+
+    codecs = ce.available_codecs()
+    cache_path = figures / "codecs_kodak.csv"
+    cache = ce.read_cache(cache_path)
+    curves = [ce.pillow_curve(name, images, names, cache) for name in codecs]
+    ce.write_cache(cache_path, cache)
+    ours, others = ce.Curve("sgaplus-msh (ours)"), ce.Curve("comparison")
+    per_image: list[dict] = []
+    model_cache = ce.read_model_rows(figures / "rd_kodak.csv")
+    with progress_bar(len(models) * len(images), "models") as bar:
+        for spec, model in zip(specs + args.compare, models):
+            rows = ce.model_rows(model, images, names, model_cache, tick=lambda: bar.update(1))
+            for name, r in zip(names, rows):
+                per_image.append({"model": spec, "fingerprint": model.fingerprint()[:16], "image": name, **r})
+            curve = ours if spec in specs else others
+            curve.labels.append(spec)
+            for key in ("bpp", "bpp_actual", "psnr"):
+                getattr(curve, key).append(float(np.mean([r[key] for r in rows])))
+            curve.loss.append(float(np.mean([model.lmbda * 255**2 * 10 ** (-r["psnr"] / 10) + r["bpp"]
+                                             for r in rows])))
+    mbt = ce.Curve("mbt2018-mean (CompressAI, published)", ce.MBT2018_MEAN["bpp"], ce.MBT2018_MEAN["psnr"])
+    seconds = time.monotonic() - start
+
+    with open(figures / "rd_kodak.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["model", "fingerprint", "image", "bpp", "bpp_actual", "psnr"])
+        w.writeheader()
+        w.writerows(per_image)
+    plot(figures / "rd_kodak.png", curves + [mbt], ours, others, len(files))
+
+    lines = report(args, files, kodak, specs + args.compare, models, curves, mbt, ours, others, seconds,
+                   hardware(torch.device("cpu")))
+    default = next((m for s, m in zip(specs, models) if s == "default"), None) or load_model("default")
+    line = check_line(default)
+    if line:
+        lines += ["", "## Check figure (used by the tests)", "", line]
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}, {figures / 'rd_kodak.png'}, {figures / 'rd_kodak.csv'} ({seconds:.0f} s)",
+          file=sys.stderr)
+    return 0
+
+
+def plot(path: Path, curves: list, ours, others, n_images: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for c in curves:
+        ax.plot(c.bpp, c.psnr, "--" if "published" in c.name else "-", marker=".", label=c.name)
+    ax.plot(ours.bpp, ours.psnr, "-o", color="k", label=f"{ours.name}, estimated bits")
+    ax.plot(ours.bpp_actual, ours.psnr, ":s", color="k", mfc="none", label=f"{ours.name}, .sgp file bits")
+    for label, b, p in zip(others.labels, others.bpp, others.psnr):
+        ax.plot([b], [p], "x", color="tab:red", label=f"{Path(label).stem} (comparison, estimated bits)")
+    ax.set(xlabel="bits per pixel", ylabel="PSNR (dB, RGB)", xlim=(0, 1.7),
+           title=f"Kodak ({n_images} images), unrefined base models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds: float, hw: str) -> list[str]:
+    """The markdown of docs/models.md."""
+    from .. import codecs_eval as ce
+
+    cmd = "sgaplus " + " ".join(sys.argv[1:]) if sys.argv[1:] else "sgaplus eval-codecs"
+    out = [
+        "# Base models", "",
+        f"Generated by `{cmd}` on {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} ({hw}); "
+        f"{len(files)} images of `{kodak}`; the run took {seconds:.0f} s (figures of unchanged models and "
+        "codecs are reused from `figures/*.csv`). Do not edit by hand: rerun the command.", "",
+        "## Models and how long *we* trained them", "",
+        "From each file's own metadata. *Our steps* are the steps sgaplus trained; *warm-start steps* "
+        "were done before, by the checkpoints in `../shared/models` (batch 16, 256 px crops, "
+        "H100; see their README). The paper's models trained 2,000,000 steps of batch 32.", "",
+        "| model | λ | N, M | our steps | batch x crop | our training time | hardware | date | "
+        "warm start (its steps) | validation (Kodak crops) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for spec, m in zip(specs, models):
+        meta = m.meta
+        val = meta.get("validation", {})
+        val_s = f"{val['val_bpp']:.3f} bpp / {val['val_psnr']:.2f} dB" if "val_psnr" in val else "n/a"
+        batch_s = f"{meta.get('batch', '?')} x {meta.get('crop', '?')}"
+        if "init_steps" in meta:  # written by sgaplus train
+            ours_s, secs = str(meta["steps"]), meta.get("seconds")
+            time_s = "n/a" if secs is None else f"{secs / 60:.0f} min"
+            hw_s, warm = meta.get("hardware", "?"), f"{meta.get('init') or 'none'} ({meta['init_steps']})"
+            if meta["steps"] == 0:
+                batch_s = time_s = hw_s = "—"
+        else:  # a checkpoint sgaplus did not train, e.g. a warm start itself
+            ours_s, time_s, hw_s = "0 (not trained by sgaplus)", "0", "n/a"
+            warm = f"this file ({meta.get('steps', 'unknown')} steps, {meta.get('device', '?')})"
+        out.append(f"| `{spec}` | {m.lmbda:g} | {m.net.N}, {m.net.M} | {ours_s} | "
+                   f"{batch_s} | {time_s} | {hw_s} | "
+                   f"{meta.get('date', '?')} | {warm} | {val_s} |")
+    out += ["", f"## Kodak, unrefined ({len(files)} images, means per image)", "",
+            "Estimated bits: −log2 of the likelihoods of the hard-rounded latents. Actual bits: the size "
+            "of the complete `.sgp` file (`sgaplus.codec.encode`, header included). PSNR of the 8-bit output.", "",
+            "R-D loss: λ·255²·MSE + bpp at the model's own λ (8-bit MSE, estimated bits), "
+            "mean over images; lower is better, comparable only between models of one λ.", "",
+            "| model | bpp (estimated) | bpp (.sgp file) | PSNR dB | R-D loss |", "|---|---|---|---|---|"]
+    for c, note in ((ours, ""), (others, " (comparison, not in the family curve)")):
+        for spec, b, ba, p, lo in zip(c.labels, c.bpp, c.bpp_actual, c.psnr, c.loss):
+            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | {lo:.4f} |")
+    out += ["", "Pillow codecs (same images; one point per quality setting):", ""]
+    for c in curves:
+        pts = ", ".join(f"{lab} ({b:.3f}, {p:.2f})" for lab, b, p in zip(c.labels, c.bpp, c.psnr))
+        out.append(f"- {c.name} {ce.PILLOW_CODECS[c.name][3] or ''}: {pts}")
+    pts = ", ".join(f"({b:.3f}, {p:.2f})" for b, p in zip(mbt.bpp, mbt.psnr))
+    out += [f"- {mbt.name}, q1–q8, all 24 images, real bitstreams (spec §7): {pts}", "",
+            "## BD-rate of our family (negative = fewer bits than the anchor at equal PSNR)", "",
+            "`bjontegaard` package, pchip interpolation, over the PSNR range both curves cover "
+            "(its length is given; a short overlap makes the figure fragile).", "",
+            "| anchor | BD-rate, estimated bits | BD-rate, .sgp file bits | common PSNR range |",
+            "|---|---|---|---|"]
+    for anchor in curves + [mbt]:
+        est, span = ce.bd_rate(anchor, ours.bpp, ours.psnr)
+        act, _ = ce.bd_rate(anchor, ours.bpp_actual, ours.psnr)
+        out.append(f"| {anchor.name} | {pct(est)} | {pct(act)} | {span:.2f} dB |")
+    out += ["", "![R-D on Kodak](figures/rd_kodak.png)", "",
+            "Per-image figures: [figures/rd_kodak.csv](figures/rd_kodak.csv) (our models), "
+            "[figures/codecs_kodak.csv](figures/codecs_kodak.csv) (Pillow codecs, reused by reruns). "
+            "How the models were trained: [training.md](training.md)."]
+    return out

@@ -1,0 +1,161 @@
+"""R-D points of our base models and of the codecs users already have (Kodak).
+
+Every figure is a mean over images (bpp and PSNR per image, then averaged), the
+convention of the published curves we compare with. PSNR is on the 8-bit RGB
+image each decoder writes. Our models are unrefined: estimated bits from the
+likelihoods of the hard-rounded latents (what refinement optimises) and actual
+bits, the size of the complete ``.sgp`` file that ``sgaplus.codec.encode`` writes
+(header included).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, features
+
+from .latent_model import LatentModel, pad
+
+#: CompressAI pretrained mbt2018-mean on Kodak, real bitstreams, q1…q8 (spec §7).
+MBT2018_MEAN = {
+    "bpp": [0.124, 0.198, 0.307, 0.461, 0.662, 0.914, 1.234, 1.619],
+    "psnr": [27.70, 29.36, 31.13, 32.95, 34.97, 36.91, 38.84, 40.63],
+}
+
+#: Quality sweeps of the Pillow codecs: name -> (format, PIL.features key, qualities, options).
+#: Pillow's defaults otherwise (JPEG 4:2:0); AVIF at encoder speed 6 to keep the sweep short.
+PILLOW_CODECS: dict[str, tuple[str, str, list[int], dict]] = {
+    "JPEG": ("JPEG", "jpg", [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90], {}),
+    "WebP": ("WEBP", "webp", [5, 10, 20, 30, 40, 50, 60, 70, 80, 90], {"method": 6}),
+    "AVIF": ("AVIF", "avif", [10, 20, 30, 40, 50, 60, 70, 80, 90], {"speed": 6}),
+}
+
+
+@dataclass
+class Curve:
+    """One codec's R-D curve: a point per setting, each a mean over images."""
+
+    name: str
+    bpp: list[float] = field(default_factory=list)
+    psnr: list[float] = field(default_factory=list)
+    bpp_actual: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * math.log10(255.0**2 / max(mse, 1e-12))
+
+
+def available_codecs() -> list[str]:
+    return [name for name, (_, key, _, _) in PILLOW_CODECS.items() if features.check(key)]
+
+
+def pillow_point(img: np.ndarray, fmt: str, quality: int, opts: dict) -> tuple[float, float]:
+    """(bpp, PSNR) of one image coded by Pillow at ``quality``."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt, quality=quality, **opts)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        dec = np.asarray(im.convert("RGB"))
+    return len(buf.getvalue()) * 8 / (img.shape[0] * img.shape[1]), psnr_uint8(img, dec)
+
+
+#: (codec, quality, image, Pillow version) -> (bpp, PSNR): Pillow points are deterministic,
+#: so a rerun after retraining our models need not re-encode ~700 images (AVIF is slow).
+PointCache = dict[tuple[str, int, str, str], tuple[float, float]]
+
+
+def pillow_curve(name: str, images: list[np.ndarray], names: list[str], cache: PointCache) -> Curve:
+    import PIL
+
+    fmt, _, qualities, opts = PILLOW_CODECS[name]
+    curve = Curve(name)
+    for q in qualities:
+        pts = []
+        for im, n in zip(images, names):
+            key = (name, q, n, PIL.__version__)
+            if key not in cache:
+                cache[key] = pillow_point(im, fmt, q, opts)
+            pts.append(cache[key])
+        arr = np.array(pts)
+        curve.bpp.append(float(arr[:, 0].mean()))
+        curve.psnr.append(float(arr[:, 1].mean()))
+        curve.labels.append(f"q{q}")
+    return curve
+
+
+def read_cache(path: Path) -> PointCache:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {(r["codec"], int(r["quality"]), r["image"], r["pillow"]): (float(r["bpp"]), float(r["psnr"]))
+                for r in csv.DictReader(f)}
+
+
+def write_cache(path: Path, cache: PointCache) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["codec", "quality", "image", "pillow", "bpp", "psnr"])
+        w.writerows([*key, *value] for key, value in sorted(cache.items()))
+
+
+@torch.no_grad()
+def model_rows(model: LatentModel, images: list[np.ndarray], names: list[str], cache: dict,
+               tick: Callable[[], None] = lambda: None) -> list[dict[str, float]]:
+    """Per-image bpp (estimated; actual = the whole ``.sgp`` file) and PSNR of an unrefined model.
+
+    ``cache`` maps (model fingerprint, image name) to earlier rows: a model is
+    deterministic, so only new or retrained models are run again.
+    """
+    from .codec import encode
+    from .train import evaluate
+
+    rows = []
+    for img, name in zip(images, names):
+        key = (model.fingerprint()[:16], name)
+        if key not in cache:
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+            h, w = img.shape[:2]
+            hard = model.quantize(*model.analysis(pad(x)))
+            m = evaluate(model, x, hard=hard)[0]
+            cache[key] = {"bpp": m.bpp, "bpp_actual": len(encode(model, hard, w, h)) * 8 / (h * w),
+                          "psnr": m.psnr}
+        rows.append(cache[key])
+        tick()
+    return rows
+
+
+def read_model_rows(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {(r["fingerprint"], r["image"]): {k: float(r[k]) for k in ("bpp", "bpp_actual", "psnr")}
+                for r in csv.DictReader(f) if r.get("fingerprint")}
+
+
+def bd_rate(anchor: Curve, test_bpp: list[float], test_psnr: list[float]) -> tuple[float, float]:
+    """BD-rate in % of a test curve vs ``anchor`` (pchip over the common PSNR range) and
+    that range's length in dB; NaN when the curves do not overlap or have < 2 points."""
+    import bjontegaard as bd
+
+    lo = max(min(anchor.psnr), min(test_psnr))
+    hi = min(max(anchor.psnr), max(test_psnr))
+    if len(test_bpp) < 2 or hi <= lo:
+        return math.nan, 0.0
+    a = sorted(zip(anchor.bpp, anchor.psnr))
+    t = sorted(zip(test_bpp, test_psnr))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = bd.bd_rate([p[0] for p in a], [p[1] for p in a], [p[0] for p in t],
+                           [p[1] for p in t], method="pchip", require_matching_points=False)
+    return float(value), hi - lo
