@@ -6,21 +6,41 @@ and peak memory is measured per section by resetting the kernel's high-water mar
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
 
-def add_threads_arg(p) -> None:
-    """Benchmarks default to one thread: on the shared 2-core CPU (load 6-11 while these
+def parse_args(doc: str, out: str, quick_help: str) -> argparse.Namespace:
+    """The options every benchmark takes (``--quick``, ``--out``, ``--threads``); sets
+    torch's thread count.
+
+    Benchmarks default to one thread: on the shared 2-core CPU (load 6-11 while the first
     figures were taken) two OpenMP threads wait on each other at every op and ran the
-    same step about 3x slower than one."""
+    same step about 3x slower than one.
+    """
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
+def write_report(path: Path, lines: list[str]) -> None:
+    """Close the report with the load average and write it."""
+    lines += [f"Load average at the end: {load()}.", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
 
 
 def header(title: str) -> str:

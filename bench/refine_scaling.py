@@ -14,7 +14,6 @@ larger runs before it (hence ~2 GB for the small batches after 2048x2048).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -51,12 +50,7 @@ def s_per_iter(model: LatentModel, x: torch.Tensor, window: int) -> tuple[float,
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes and batches (a smoke run)")
-    p.add_argument("--out", type=Path, default=Path("docs/bench/refine_scaling.md"))
-    _env.add_threads_arg(p)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args = _env.parse_args(__doc__, "docs/bench/refine_scaling.md", "small sizes and batches (a smoke run)")
     sizes = (128, 256) if args.quick else (256, 512, 1024, 1536, 2048)
     batches = (1, 2) if args.quick else (1, 2, 4, 8)
     model = load_model("default")
@@ -96,7 +90,6 @@ def main() -> None:
         say(f"| {b} | {s:.3f} | {cpu:.3f} | {cpu / b:.3f} | {by_batch[0][2] / (cpu / b):.2f}x | "
             f"{rss:.0f} | {_env.load()} |")
     say()
-    say(f"Load average at the end: {_env.load()}.")
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     mpx, wall, cpu = zip(*by_size)
@@ -117,8 +110,8 @@ def main() -> None:
     png = args.out.with_suffix(".png")
     fig.savefig(png, dpi=120)
     say(f"![scaling]({png.name})")
-    args.out.write_text("\n".join(out) + "\n")
-    print(f"wrote {args.out}")
+    say()
+    _env.write_report(args.out, out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ smaller crop, in fp32 with the codec's own hard rounding (``LatentModel.quantize
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 from typing import Callable
@@ -168,12 +167,7 @@ def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small crops and few iterations (a smoke run)")
-    p.add_argument("--out", type=Path, default=Path("docs/bench/refine_speed.md"))
-    _env.add_threads_arg(p)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args = _env.parse_args(__doc__, "docs/bench/refine_speed.md", "small crops and few iterations (a smoke run)")
     q = args.quick
     # Timing image, window; quality crop (h, w) and iterations.
     warmup, window, rounds = 2, 10, 1 if q else 2
@@ -256,10 +250,7 @@ def main() -> None:
         else:
             say(f"| {prec} | {fmt_name} | {f:.3f} | - | - |")
     say()
-    say(f"Load average at the end: {_env.load()}.")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(out) + "\n")
-    print(f"wrote {args.out}")
+    _env.write_report(args.out, out)
 
 
 if __name__ == "__main__":

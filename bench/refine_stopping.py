@@ -14,7 +14,6 @@ time saved = 1 - stop / 2000 (iterations cost the same throughout).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
@@ -42,12 +41,7 @@ def replay(curve: list[tuple[int, float]], patience: int, min_delta: float) -> t
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="64x64 crops, 200 iterations (a smoke run)")
-    p.add_argument("--out", type=Path, default=Path("docs/bench/refine_stopping.md"))
-    _env.add_threads_arg(p)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args = _env.parse_args(__doc__, "docs/bench/refine_stopping.md", "64x64 crops, 200 iterations (a smoke run)")
     size, iters = (64, 200) if args.quick else (96, 2000)
     x = torch.cat([load_image(KODAK / f"{name}.png").x[..., 192:192 + size, 320:320 + size]
                    for name in IMAGES])
@@ -91,10 +85,7 @@ def main() -> None:
             f"({100 * min(kept):.1f}-{100 * max(kept):.1f}) | {100 * statistics.mean(saved):.0f} % "
             f"({100 * min(saved):.0f}-{100 * max(saved):.0f}) |")
     say()
-    say(f"Load average at the end: {_env.load()}.")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(out) + "\n")
-    print(f"wrote {args.out}")
+    _env.write_report(args.out, out)
 
 
 if __name__ == "__main__":
