@@ -15,7 +15,8 @@ import sys
 import warnings
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("refine", "methods")
+COMMANDS = ("refine", "compress", "decompress", "info", "methods", "train", "eval-codecs",
+            "experiment")
 
 
 class CLIError(Exception):
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `sgaplus methods | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("sgaplus: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,53 @@
+"""``sgaplus experiment NAME|all``: reproduce the paper's experiments (spec §6)
+under a protocol and write ``docs/results/<protocol>/report.md``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .main import CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..experiments import ORDER, PROTOCOLS
+
+    p = sub.add_parser("experiment", help="run the paper's experiments and write a report")
+    p.add_argument("name", choices=[*ORDER, "all"], metavar="NAME",
+                   help=f"one of: {', '.join(ORDER)}, or all")
+    p.add_argument("--protocol", default="quick", choices=list(PROTOCOLS),
+                   help="quick: CPU-sized reduction; full: the paper's protocol (GPU)")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="the λ family (model names or files); default sgaplus-msh:1-4, "
+                        "falling back to the warm-start checkpoints")
+    p.add_argument("--out", type=Path, help="result folder (default docs/results/<protocol>)")
+    p.add_argument("--data", type=Path, help="Kodak folder (default ../shared/data/kodak24)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--report-only", action="store_true",
+                   help="refine nothing; rewrite the report from the stored units")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..experiments import ORDER, get_protocol
+    from ..experiments.data import default_data_dir
+    from ..experiments.runner import build_context, run as run_experiments
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be at least 1, not {args.threads}")
+        torch.set_num_threads(args.threads)
+    protocol = get_protocol(args.protocol)
+    out = args.out or Path("docs") / "results" / protocol.name
+    ctx, head = build_context(protocol, out, args.data or default_data_dir(), args.models,
+                              args.device)
+    names = list(ORDER) if args.name == "all" else [args.name]
+    sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)
+    for name in names:
+        s = sections[name]
+        print(f"{name}: {'complete' if s.complete else 'partial'}")
+    print(f"report: {out / 'report.md'}")
+    return 0

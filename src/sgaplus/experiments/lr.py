@@ -1,0 +1,30 @@
+"""Learning-rate grid for atanh and SSL (each with its own default schedule)."""
+
+from __future__ import annotations
+
+from . import grid
+from .context import Context, Experiment, Section, register
+from .plotting import label
+
+
+def cells(ctx: Context) -> list[grid.Cell]:
+    p = ctx.protocol
+    return [grid.Cell(f"lr={lr:g}", label(m), ctx.setting(m, lr=lr))
+            for lr in p.lr_grid for m in p.lr_methods]
+
+
+def plan(ctx: Context):
+    return grid.jobs(ctx, cells(ctx))
+
+
+def analyse(ctx: Context) -> Section:
+    sec = grid.analyse(ctx, "lr", "Learning rate", cells(ctx),
+                       "Adam learning rate; atanh with Yang et al.'s schedule, SSL with SGA+'s.",
+                       "lr")
+    claim = grid.sensitivity_claim(sec.data, ctx.protocol.iters, "lr", label("ssl"),
+                                   label("atanh"), "figures/lr.png")
+    sec.claims += [claim] if claim else []
+    return sec
+
+
+EXPERIMENT = register(Experiment("lr", "lr grid", plan, analyse))

@@ -1,0 +1,119 @@
+"""The two protocols as data: what to refine, on what, for how long.
+
+``quick`` and ``full`` run the same code; only these numbers differ. ``full`` is
+the paper's protocol (spec §3, §6) and is meant for a GPU; ``quick`` is a
+documented reduction that fits in under an hour on two shared CPU cores
+(measured, see ``docs/results/quick/report.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A region of an image file: ``size`` x ``size`` pixels at (top, left); size 0 = whole image."""
+
+    name: str
+    top: int = 0
+    left: int = 0
+    size: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.name if self.size == 0 else f"{self.name}_{self.top}_{self.left}_{self.size}"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Every parameter an experiment reads.
+
+    Attributes:
+        images: the evaluation images (Kodak names or crops of them).
+        iters, lr, seed, precision, log_every: the refinement (spec §3 defaults in ``full``).
+        batch: most same-size images refined in one Refiner call.
+        checkpoints: iterations at which tables and BD metrics are read from the history.
+        family_lambdas: λ of the model family (one model each), low to high rate.
+        main_lambda: λ of the model that single-model experiments use.
+        smr_lambdas: λ values each semi-multi-rate model is refined at (besides its own).
+        smr_all_models: semi-multi-rate on every family model (else only the main one).
+        tmax_grid, tmax_methods: Table 2 (SGA+ schedule with this T_max for every method).
+        ssl_a_grid: Table 4.
+        lr_grid, lr_methods: the learning-rate grid.
+        curve_methods: Fig. 2 and the three-class comparison.
+        recon_images: image ids whose reconstructions are kept (None = all).
+        qualitative_image: the image of Fig. 4.
+    """
+
+    name: str
+    images: tuple[Crop, ...]
+    iters: int
+    checkpoints: tuple[int, ...]
+    lr: float = 0.005
+    seed: int = 0
+    precision: str = "fp32"
+    log_every: int = 10
+    batch: int = 8
+    family_lambdas: tuple[float, ...] = (0.0035, 0.0067, 0.013, 0.025)
+    main_lambda: float = 0.0067
+    smr_lambdas: tuple[float, ...] = (0.0035, 0.013, 0.025)
+    smr_all_models: bool = True
+    tmax_grid: tuple[float, ...] = (0.2, 0.5, 1.0)
+    tmax_methods: tuple[str, ...] = ("atanh", "linear", "cosine", "ssl")
+    ssl_a_grid: tuple[float, ...] = (1.0, 1.5, 2.3, 3.0, 4.0)
+    lr_grid: tuple[float, ...] = (0.02, 0.01, 0.005)
+    lr_methods: tuple[str, ...] = ("atanh", "ssl")
+    curve_methods: tuple[str, ...] = ("ste", "noise", "danneal", "atanh", "linear", "cosine",
+                                      "ssl", "linear3", "cosine3", "ssl3")
+    recon_images: tuple[str, ...] | None = None
+    qualitative_image: str = "kodim23"
+    notes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+KODAK = tuple(Crop(f"kodim{i:02d}") for i in range(1, 25))
+
+FULL = Protocol(
+    name="full",
+    images=KODAK,
+    iters=2000,
+    checkpoints=(500, 2000),
+    recon_images=("kodim23",),
+    notes="The paper's protocol: all 24 Kodak images at full size, 2000 iterations, "
+          "lr 0.005, the spec's defaults. Meant for a GPU; not run on CPU.",
+)
+
+QUICK = replace(
+    FULL,
+    name="quick",
+    images=(Crop("kodim23", 176, 96, 128), Crop("kodim08", 192, 320, 128)),
+    iters=500,
+    checkpoints=(100, 500),
+    log_every=25,
+    smr_lambdas=(0.0035, 0.013),
+    smr_all_models=False,
+    tmax_grid=(0.5, 1.0),
+    tmax_methods=("atanh", "ssl"),
+    ssl_a_grid=(1.5, 2.3, 3.5),
+    recon_images=None,
+    qualitative_image="kodim23_176_96_128",
+    notes="Two 128x128 crops of Kodak (kodim23 at (176, 96): parrot head; kodim08 "
+          "centre: house fronts), batched in one refinement per setting, 500 iterations "
+          "(tables at 100 and 500), history every 25, fp32, reduced grids "
+          "(T_max {0.5, 1}, SSL a {1.5, 2.3, 3.5}; semi-multi-rate on the main model "
+          "at λ 0.0035 and 0.013 only). Sized to run all experiments in under 60 min "
+          "on 2 shared CPU cores.",
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (QUICK, FULL)}
+
+
+def get_protocol(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}") from None

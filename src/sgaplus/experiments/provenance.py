@@ -1,0 +1,62 @@
+"""What every result records about where and how it was produced."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_PACKAGES = ("sgaplus", "torch", "compressai", "numpy", "scipy", "pillow", "bjontegaard", "matplotlib")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def hardware(device: str | None) -> dict[str, Any]:
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    info: dict[str, Any] = {"device": dev, "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
+    if dev.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def git_commit() -> str:
+    """The checkout's commit, with ``+dirty`` when files differ from it."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}+dirty" if head and dirty else (head or "unknown")
+
+
+def header(protocol: dict[str, Any], device: str | None) -> dict[str, Any]:
+    return {"protocol": protocol, "versions": versions(), "hardware": hardware(device),
+            "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

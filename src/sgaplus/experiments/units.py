@@ -1,0 +1,159 @@
+"""Refinement units: one (model, setting, image) result, stored as one JSON file.
+
+A unit is keyed by what determines its numbers (model weights, method and its
+parameters, schedule, iterations, lr, λ, seed, precision), not by the
+experiment that asked for it: Fig. 2's SSL run and Table 1's SSL point are the
+same unit and run once. A unit file that exists is never recomputed, which is
+what makes ``sgaplus experiment all`` resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..images import to_pil
+from ..refine import Refiner
+from ..relax import get_relaxation
+from ..schedules import get_schedule
+from .bits import actual_bpp
+from .data import EvalImage, by_shape
+from .models import ModelRef
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Everything about a refinement except the model and the image.
+
+    ``lmbda=None`` means the model's own training λ; ``iters=0`` is the
+    unrefined base model (the amortised encoder's latents, hard-rounded).
+    """
+
+    method: str
+    iters: int
+    lr: float
+    seed: int
+    precision: str
+    log_every: int
+    params: tuple[tuple[str, float], ...] = ()
+    schedule: str | None = None
+    schedule_params: tuple[tuple[str, float], ...] = ()
+    lmbda: float | None = None
+
+    @property
+    def is_base(self) -> bool:
+        return self.iters == 0
+
+    def build(self):
+        """The relaxation and schedule objects (the schedule defaults to the method's)."""
+        method = get_relaxation(self.method, **dict(self.params))
+        schedule = get_schedule(self.schedule or method.default_schedule, **dict(self.schedule_params))
+        return method, schedule
+
+    def slug(self) -> str:
+        """Directory name from the full configs (defaults spelled out), so equal
+        refinements requested differently share one unit."""
+        lam = "own" if self.lmbda is None else f"{self.lmbda:g}"
+        if self.is_base:
+            return f"base__lam{lam}"
+        method, schedule = self.build()
+
+        def spell(cfg: dict, key: str) -> str:
+            return cfg[key] + "".join(f"_{k}{v:g}" for k, v in sorted(cfg.items()) if k != key)
+
+        return (f"{spell(method.config(), 'method')}__{spell(schedule.config(), 'schedule')}"
+                f"__it{self.iters}_lr{self.lr:g}_lam{lam}_s{self.seed}_{self.precision}"
+                f"_log{self.log_every}")
+
+    def refiner(self, model: ModelRef, device: str | None) -> Refiner:
+        method, schedule = self.build()
+        return Refiner(model.model, method, schedule, iters=self.iters, lr=self.lr, lmbda=self.lmbda,
+                       seed=self.seed, log_every=self.log_every, precision=self.precision,
+                       device=device)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Refine every protocol image with ``model`` and ``setting``."""
+
+    model: ModelRef
+    setting: Setting
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Atomic write: a crash never leaves a half unit that would be skipped later."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+class Store:
+    """Unit files under ``root/units/<model key>/<setting slug>/<image id>.json``.
+
+    Args:
+        root: the protocol's result folder.
+        header: fields recorded in every unit (protocol, versions, hardware).
+        keep_recon: image ids whose reconstruction PNG is written next to the JSON
+            (None = all).
+        device: where refinements run (None = CUDA when present).
+    """
+
+    def __init__(self, root: Path, header: dict[str, Any], keep_recon: tuple[str, ...] | None,
+                 device: str | None = None) -> None:
+        self.root, self.header, self.keep_recon, self.device = root, header, keep_recon, device
+
+    def path(self, model: ModelRef, setting: Setting, image_id: str) -> Path:
+        return self.root / "units" / model.key / setting.slug() / f"{image_id}.json"
+
+    def recon_path(self, model: ModelRef, setting: Setting, image_id: str) -> Path:
+        return self.path(model, setting, image_id).with_suffix(".png")
+
+    def load(self, model: ModelRef, setting: Setting, image_id: str) -> dict[str, Any] | None:
+        path = self.path(model, setting, image_id)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def missing(self, job: Job, images: list[EvalImage]) -> list[EvalImage]:
+        return [im for im in images if not self.path(job.model, job.setting, im.id).is_file()]
+
+    def run(self, job: Job, images: list[EvalImage], max_batch: int,
+            progress: Callable[[int, int], None] | None = None) -> float:
+        """Refine the images of ``job`` that have no unit file yet; returns seconds spent."""
+        todo = self.missing(job, images)
+        spent = 0.0
+        for batch in by_shape(todo, max_batch):
+            x = torch.cat([im.x for im in batch])
+            refiner = job.setting.refiner(job.model, self.device)
+            start = time.perf_counter()
+            cb = (lambda t, tau, loss: progress(t, job.setting.iters)) if progress else None
+            result = refiner.refine(x, progress=cb)
+            seconds = time.perf_counter() - start
+            spent += seconds
+            bits = actual_bpp(job.model.model, result.hard, x)
+            for i, im in enumerate(batch):
+                unit = {
+                    **self.header,
+                    "model": job.model.describe(), "setting": asdict(job.setting),
+                    "refiner": result.config, "image": im.id, "height": im.x.shape[-2],
+                    "width": im.x.shape[-1], "before": result.before[i].as_dict(),
+                    "after": result.after[i].as_dict(), "iters": result.iters,
+                    "history": [{k: v for k, v in row.items() if k != "image"}
+                                for row in result.history if row["image"] == i],
+                    "actual_bpp": None if bits is None else bits[i],
+                    "batch_seconds": seconds, "batch_size": len(batch),
+                    "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                }
+                path = self.path(job.model, job.setting, im.id)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if self.keep_recon is None or im.id in self.keep_recon:
+                    to_pil(result.x_hat[i:i + 1]).save(self.recon_path(job.model, job.setting, im.id))
+                _write_json(path, unit)  # last: its presence marks the unit done
+        return spent

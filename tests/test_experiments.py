@@ -1,0 +1,183 @@
+"""``sgaplus experiment``: every experiment end to end on a tiny setting, the BD
+arithmetic against hand-computed cases, and resumption."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from sgaplus.experiments import ORDER, PROTOCOLS, Crop, Protocol
+from sgaplus.experiments.bd import Curve, bd_psnr, bd_rate
+
+TINY = Protocol(
+    name="tiny",
+    images=(Crop("a", 0, 0, 64), Crop("b", 0, 0, 64)),
+    iters=4,
+    checkpoints=(2, 4),
+    log_every=2,
+    family_lambdas=(0.005, 0.01, 0.02),
+    main_lambda=0.01,
+    smr_lambdas=(0.005,),
+    smr_all_models=False,
+    tmax_grid=(0.5, 1.0),
+    tmax_methods=("atanh", "ssl"),
+    ssl_a_grid=(1.5, 2.3),
+    lr_grid=(0.02, 0.005),
+    curve_methods=("ste", "noise", "atanh", "ssl", "ssl3"),
+    qualitative_image="a_0_0_64",
+    notes="tiny test protocol",
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tiny_family, tiny_images_dir):
+    """A context on the tiny family; units are shared by all tests of this module.
+
+    One torch thread: on the shared 2-core machine two threads of tiny convolutions
+    ran ~100x slower than one (spinning workers)."""
+    import torch
+
+    from sgaplus.experiments.runner import build_context
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SGAPLUS_WARM_STARTS", str(tmp_path_factory.mktemp("no_warm_starts")))
+    out = tmp_path_factory.mktemp("results")
+    ctx, head = build_context(TINY, out, tiny_images_dir, tiny_family, "cpu")
+    yield ctx, head
+    mp.undo()
+    torch.set_num_threads(threads)
+
+
+class TestBD:
+    anchor = Curve((0.2, 0.4, 0.8, 1.6), (28.0, 30.0, 32.5, 35.0))
+
+    def test_rate_scaled_by_known_factor(self):
+        test = Curve(tuple(r * 0.8 for r in self.anchor.bpp), self.anchor.psnr)
+        assert bd_rate(self.anchor, test) == pytest.approx(-20.0, abs=1e-6)
+
+    def test_psnr_shifted_by_known_offset(self):
+        test = Curve(self.anchor.bpp, tuple(d + 0.5 for d in self.anchor.psnr))
+        assert bd_psnr(self.anchor, test) == pytest.approx(0.5, abs=1e-6)
+
+    def test_order_of_points_does_not_matter(self):
+        test = Curve(tuple(reversed([r * 1.1 for r in self.anchor.bpp])), tuple(reversed(self.anchor.psnr)))
+        assert bd_rate(self.anchor, test) == pytest.approx(10.0, abs=1e-6)
+
+    def test_no_overlap_is_nan(self):
+        far = Curve((5.0, 6.0), (50.0, 51.0))
+        assert math.isnan(bd_rate(self.anchor, far)) and math.isnan(bd_psnr(self.anchor, far))
+
+
+def test_claims_within_noise_are_undecided():
+    from sgaplus.experiments.context import NOISE_PP, verdict
+
+    assert verdict(NOISE_PP / 2) is None and verdict(-NOISE_PP / 2) is None
+    assert verdict(2 * NOISE_PP) is True and verdict(-2 * NOISE_PP) is False
+
+
+def test_protocols_share_code_and_differ_in_parameters():
+    quick, full = PROTOCOLS["quick"], PROTOCOLS["full"]
+    assert full.iters == 2000 and full.lr == 0.005 and len(full.images) == 24
+    assert all(c.size == 0 for c in full.images) and full.checkpoints == (500, 2000)
+    assert quick.iters < full.iters and len(quick.images) < len(full.images)
+
+
+@pytest.fixture(scope="module")
+def ran(env):
+    """Every experiment run once, in order, on the tiny setting."""
+    from sgaplus.experiments.runner import run
+
+    ctx, head = env
+    return run(list(ORDER), ctx, head, ORDER)
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_experiment_runs_end_to_end(env, ran, name):
+    ctx, _ = env
+    assert ran[name].complete
+    result = json.loads((ctx.out / "results" / f"{name}.json").read_text())
+    assert result["protocol"]["name"] == "tiny" and result["versions"]["torch"]
+    assert result["hardware"]["device"] == "cpu" and result["commit"]
+    assert ran[name].title in (ctx.out / "report.md").read_text()
+    for figure in re.findall(r"\(figures/([^)]+\.png)\)", ran[name].body):
+        assert (ctx.out / "figures" / figure).stat().st_size > 0
+
+
+def test_units_record_provenance(env, ran):
+    ctx, _ = env
+    units = list((ctx.out / "units").glob("*/*/*.json"))
+    assert units
+    for path in units:
+        unit = json.loads(path.read_text())
+        assert {"protocol", "model", "setting", "before", "after", "versions", "hardware",
+                "batch_seconds"} <= set(unit)
+
+
+def test_rd_reports_bd_rows(ran):
+    """Every comparison at every checkpoint has a row (untrained tiny models may give no overlap)."""
+    data = ran["rd"].data
+    for pair in ("ssl vs atanh", "ssl vs base", "atanh vs base"):
+        for at in TINY.checkpoints:
+            assert {"bd_rate_pct", "bd_psnr_db"} <= set(data[f"estimated@{at}:{pair}"])
+
+
+def test_resume_skips_finished_units(env, ran, monkeypatch):
+    from sgaplus.experiments.runner import run
+    from sgaplus.refine import Refiner
+
+    ctx, head = env
+    stamps = {p: p.stat().st_mtime_ns for p in (ctx.out / "units").glob("*/*/*.json")}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a stored unit was refined again")
+
+    monkeypatch.setattr(Refiner, "refine", fail)
+    run(["curves", "rd"], ctx, head, ORDER)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_partial_results_still_give_a_report(env, ran):
+    from sgaplus.experiments.runner import run
+
+    ctx, head = env
+    ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).unlink()
+    sections = run(["rd"], ctx, head, ORDER, refine=False)
+    assert not sections["rd"].complete and not sections["curves"].complete
+    assert "partial" in (ctx.out / "report.md").read_text()
+    run(["rd"], ctx, head, ORDER)  # resuming refines exactly the missing unit
+    assert ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).is_file()
+
+
+def test_cli_runs_an_experiment(tiny_family, tiny_images_dir, tmp_path, monkeypatch):
+    from sgaplus.cli.main import main
+
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    rc = main(["experiment", "probabilities", "--protocol", "tiny", "--out", str(tmp_path / "r"),
+               "--data", str(tiny_images_dir), "--models", *tiny_family, "--device", "cpu"])
+    assert rc == 0
+    assert (tmp_path / "r" / "report.md").is_file()
+    assert (tmp_path / "r" / "figures" / "probabilities.png").is_file()
+
+
+def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkeypatch):
+    """Without built sgaplus-msh models the family is the warm-start files, labelled so."""
+    import shutil
+
+    from sgaplus.experiments.models import family_spec, resolve_family, warm_start_path
+
+    monkeypatch.setenv("SGAPLUS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "warm"))
+    (tmp_path / "warm").mkdir()
+    for path, lmbda in zip(tiny_family, (0.005, 0.01, 0.02)):
+        shutil.copy(path, warm_start_path(lmbda))
+    assert family_spec(0.0035) == str(warm_start_path(0.0035))
+    family = resolve_family(None, (0.02, 0.005, 0.01))
+    assert [m.lmbda for m in family] == [0.005, 0.01, 0.02]
+    assert all(m.warm_start and m.label.startswith("warm start") for m in family)
+    assert len({m.key for m in family}) == 3
