@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/refine_speed.py
 	$(BIN)/python bench/refine_scaling.py
 	$(BIN)/python bench/refine_stopping.py
+	$(BIN)/python bench/train_precision.py
 
 # Our λ family sgaplus-msh q1..q4 (λ 0.0035 0.0067 0.013 0.025), cached in $$SGAPLUS_HOME/models
 # (default ~/.cache/sgaplus/models); a model already there is kept (delete it to rebuild).
