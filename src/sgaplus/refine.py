@@ -206,7 +206,8 @@ class Refiner:
         xp = pad(xd)
         with torch.no_grad():
             y0, z0 = model.analysis(xp)
-        before, _ = self.evaluate(x, model.quantize(y0, z0))
+        hard = model.quantize(y0, z0)
+        before, x_hat = self.evaluate(x, hard)
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
@@ -239,9 +240,11 @@ class Refiner:
                 if progress is not None:
                     progress(t, tau, float(losses.detach().mean()))
 
-        # NCHW again, so the figures and the symbols do not depend on the loop's layout.
-        hard = model.quantize(y.contiguous(), z.contiguous())
-        after, x_hat = self.evaluate(x, hard)
+        after = before
+        if t:  # with no iteration the base latents are the result: no second decode
+            # NCHW again, so the figures and the symbols do not depend on the loop's layout.
+            hard = model.quantize(y.contiguous(), z.contiguous())
+            after, x_hat = self.evaluate(x, hard)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - start, x_hat=x_hat.cpu(),
                             config=self.config())
