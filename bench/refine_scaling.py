@@ -14,13 +14,13 @@ larger runs before it (hence ~2 GB for the small batches after 2048x2048).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import matplotlib
 import torch
 import torch.nn.functional as F
 
 import _env
+from sgaplus.crops import kodak_dir
 from sgaplus.images import load_image
 from sgaplus.latent_model import LatentModel
 from sgaplus.refine import Refiner, default_device
@@ -29,7 +29,7 @@ from sgaplus.zoo import load_model
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-KODAK = Path("/work/shared/data/kodak24")
+KODAK = kodak_dir()
 
 
 def s_per_iter(model: LatentModel, x: torch.Tensor, window: int) -> tuple[float, float, float]:

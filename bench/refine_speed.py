@@ -22,7 +22,6 @@ smaller crop, in fp32 with the codec's own hard rounding (``LatentModel.quantize
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import _env
+from sgaplus.crops import kodak_dir
 from sgaplus import ops
 from sgaplus.images import load_image
 from sgaplus.latent_model import LatentModel, pad
@@ -39,7 +39,7 @@ from sgaplus.relax import TwoClass
 from sgaplus.schedules import get_schedule
 from sgaplus.zoo import load_model
 
-KODAK = Path("/work/shared/data/kodak24")
+KODAK = kodak_dir()
 PROFILE_NOTE = (
     "Times are what the profiler clocks inside each op (wall, inflated by the shared CPU's "
     "load); read the shares. `_slow_conv2d_*` are GDN's 1x1 convolutions, which PyTorch does "

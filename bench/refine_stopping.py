@@ -15,17 +15,17 @@ time saved = 1 - stop / 2000 (iterations cost the same throughout).
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import torch
 
 import _env
+from sgaplus.crops import kodak_dir
 from sgaplus.images import load_image
 from sgaplus.refine import Refiner, default_device
 from sgaplus.stopping import AUTO_PATIENCE, StopRule
 from sgaplus.zoo import load_model
 
-KODAK = Path("/work/shared/data/kodak24")
+KODAK = kodak_dir()
 IMAGES = ("kodim02", "kodim05", "kodim15", "kodim23")
 GRID = [(p, d) for d in (1e-3, 3e-4) for p in (50, 100, 200, 400)]
 

@@ -28,7 +28,8 @@ def default_train_dirs() -> list[Path]:
             root / "photos_train"]
 
 
-def default_val_dir() -> Path:
+def kodak_dir() -> Path:
+    """The evaluation set: validation in training, eval-codecs, experiments, benchmarks."""
     return data_root() / "kodak24"
 
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import codecs_eval as ce
-    from ..crops import default_val_dir, list_images, read_rgb
+    from ..crops import kodak_dir, list_images, read_rgb
     from ..train import hardware
     from ..zoo import load_model
     from .common import progress_bar
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.images is not None and args.images < 1:
         raise CLIError("--images must be at least 1")
-    kodak = args.kodak or default_val_dir()
+    kodak = args.kodak or kodak_dir()
     if not kodak.is_dir():
         raise CLIError(f"image folder not found: {kodak} (use --kodak)")
     files = list_images([kodak])[: args.images]

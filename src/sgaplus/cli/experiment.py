@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..experiments import ORDER, get_protocol
-    from ..experiments.data import default_data_dir
+    from ..crops import kodak_dir
     from ..experiments.runner import build_context, run as run_experiments
 
     if args.threads is not None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     protocol = get_protocol(args.protocol)
     out = args.out or Path("docs") / "results" / protocol.name
-    ctx, head = build_context(protocol, out, args.data or default_data_dir(), args.models,
+    ctx, head = build_context(protocol, out, args.data or kodak_dir(), args.models,
                               args.device)
     names = list(ORDER) if args.name == "all" else [args.name]
     sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)

@@ -47,14 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..crops import default_train_dirs, default_val_dir
+    from ..crops import default_train_dirs, kodak_dir
     from ..train import TrainConfig, Trainer
     from .common import progress_bar
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    val = None if args.no_val else (args.val_dir or default_val_dir())
+    val = None if args.no_val else (args.val_dir or kodak_dir())
     if val is not None and not val.is_dir():
         raise CLIError(f"validation folder not found: {val} (use --val-dir or --no-val)")
     cfg = TrainConfig(

@@ -6,7 +6,6 @@ per image, so images are grouped by shape to batch as much as possible.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,16 +13,6 @@ import torch
 
 from ..images import load_image
 from .protocol import Crop
-
-#: Where the shared data lives relative to the repository root (../shared/data).
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def default_data_dir() -> Path:
-    """Kodak folder: ``$SGAPLUS_KODAK`` or ``../shared/data/kodak24`` from the project root."""
-    env = os.environ.get("SGAPLUS_KODAK")
-    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data" / "kodak24"
-
 
 @dataclass
 class EvalImage:
@@ -37,7 +26,7 @@ def load_images(crops: tuple[Crop, ...], folder: Path) -> list[EvalImage]:
     for crop in crops:
         path = folder / f"{crop.name}.png"
         if not path.is_file():
-            raise FileNotFoundError(f"evaluation image {path} not found (set --data or SGAPLUS_KODAK)")
+            raise FileNotFoundError(f"evaluation image {path} not found (set --data or SGAPLUS_DATA)")
         x = load_image(path).x
         if crop.size:
             x = x[..., crop.top:crop.top + crop.size, crop.left:crop.left + crop.size]
