@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from .latent_model import LatentModel
+from .latent_model import HardLatents, LatentModel
 
 
 @dataclass
@@ -89,6 +89,27 @@ def price(
     pixels = x.shape[-2] * x.shape[-1]
     mse = (x_hat.float() - x).pow(2).flatten(1).mean(1)
     return RDTerms(mse, bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels)
+
+
+@torch.no_grad()
+def hard_metrics(
+    model: LatentModel, x: Tensor, hard: HardLatents, lmbda: float
+) -> tuple[list[Metrics], Tensor]:
+    """Per-image figures of transmitted latents, in fp32 on the model's device.
+
+    The single definition of "what these latents give": the refiner's before and
+    after, training validation and the model evaluations all report through it.
+    Returns the metrics and x̂ (cropped, unclamped).
+    """
+    dev = model.device
+    x = x.to(dev)
+    terms, x_hat = rd_terms(model, x, hard.y_hat.to(dev), hard.z_hat.to(dev),
+                            hard.scales.float().to(dev), hard.means.float().to(dev))
+    psnr, loss = psnr_8bit(x_hat, x), terms.loss(lmbda)
+    rows = [Metrics(loss=float(loss[i]), bpp=float(terms.bpp[i]), bpp_y=float(terms.bpp_y[i]),
+                    bpp_z=float(terms.bpp_z[i]), psnr=float(psnr[i]), mse=float(terms.mse[i]))
+            for i in range(x.size(0))]
+    return rows, x_hat
 
 
 def psnr_8bit(x_hat: Tensor, x: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, RDTerms, price, psnr_8bit, rd_terms
+from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit
 from .relax import Relaxation, get_relaxation
 from .schedules import Schedule, get_schedule
 from .stopping import StopRule
@@ -171,20 +171,8 @@ class Refiner:
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, hard: HardLatents) -> tuple[list[Metrics], Tensor]:
-        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32."""
-        dev = self.device
-        terms, x_hat = rd_terms(
-            self.model, x.to(dev), hard.y_hat.to(dev), hard.z_hat.to(dev),
-            hard.scales.float().to(dev), hard.means.float().to(dev),
-        )
-        psnr = psnr_8bit(x_hat, x.to(dev))
-        loss = terms.loss(self.lmbda)
-        rows = [
-            Metrics(loss=float(loss[i]), bpp=float(terms.bpp[i]), bpp_y=float(terms.bpp_y[i]),
-                    bpp_z=float(terms.bpp_z[i]), psnr=float(psnr[i]), mse=float(terms.mse[i]))
-            for i in range(x.size(0))
-        ]
-        return rows, x_hat
+        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ."""
+        return hard_metrics(self.model, x, hard, self.lmbda)
 
     def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Hard-rounded loss, PSNR and bpp on the device (for the history only)."""

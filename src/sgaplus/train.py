@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .crops import CropSampler, val_crops
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, psnr_8bit, rd_terms
+from .loss import Metrics, hard_metrics
 from .zoo import load_file, save_model
 
 #: Settings a resumed run must share with its checkpoint (``steps`` may change: it rescales the schedule).
@@ -110,17 +110,9 @@ def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
     integer grid and y relative to μ, decode, PSNR of the 8-bit output.
     ``hard`` skips the analysis when the caller already has the latents.
     """
-    lmbda = model.lmbda if lmbda is None else lmbda
-    dev = model.device
-    x = x.to(dev)
     if hard is None:
-        hard = model.quantize(*model.analysis(pad(x)))
-    terms, x_hat = rd_terms(model, x, hard.y_hat.to(dev), hard.z_hat.to(dev),
-                            hard.scales.float().to(dev), hard.means.float().to(dev))
-    psnr, loss = psnr_8bit(x_hat, x), terms.loss(lmbda)
-    return [Metrics(loss=float(loss[i]), bpp=float(terms.bpp[i]), bpp_y=float(terms.bpp_y[i]),
-                    bpp_z=float(terms.bpp_z[i]), psnr=float(psnr[i]), mse=float(terms.mse[i]))
-            for i in range(x.size(0))]
+        hard = model.quantize(*model.analysis(pad(x.to(model.device))))
+    return hard_metrics(model, x, hard, model.lmbda if lmbda is None else lmbda)[0]
 
 
 def frozen_copy(net: MeanScaleHyperprior, lmbda: float, meta: dict[str, Any]) -> LatentModel:
