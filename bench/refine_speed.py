@@ -6,11 +6,13 @@ One run, one model, the same images and seed:
     one image, a stacked ``F.gumbel_softmax`` over the floor/ceil candidates, and
     the true R-D loss from an extra no-grad forward after every iteration.
 (b) sgaplus's :class:`~sgaplus.refine.Refiner` with ``precision`` fp32 (the
-    default) and bf16 (g_s alone in bf16); both channels_last on CPU.
+    default: channels_last and the kernels of ``sgaplus.kernels`` on CPU) and bf16
+    (CompressAI's g_s under bf16 autocast).
 
 Throughput is timed on windows of iterations after a warm-up, the loops taking
 turns window by window so that a shared CPU's load falls on all of them alike;
-the median window counts. 2000 full iterations of (a) would cost about an hour on
+the median window counts. Throughput is measured at one torch thread and at one per
+core (torch's default). 2000 full iterations of (a) would cost about an hour on
 this CPU, so the wall times to 500 and 2000 iterations are seconds per iteration
 times the count. The
 final true loss of each loop after the same number of iterations is measured on a
@@ -21,6 +23,7 @@ smaller crop, in fp32 with the codec's own hard rounding (``LatentModel.quantize
 
 from __future__ import annotations
 
+import os
 import statistics
 from typing import Callable
 
@@ -42,9 +45,10 @@ from sgaplus.zoo import load_model
 KODAK = kodak_dir()
 PROFILE_NOTE = (
     "Times are what the profiler clocks inside each op (wall, inflated by the shared CPU's "
-    "load); read the shares. `_slow_conv2d_*` are GDN's 1x1 convolutions, which PyTorch does "
-    "not send to oneDNN at one thread (its 1x1 heuristic), and the `copy_` is likely their "
-    "layout conversion; `mul`/`div`/`sqrt`/`pow` are GDN's elementwise work.")
+    "load); read the shares. `_convolution`/`convolution_backward`/`mkldnn_convolution` are "
+    "the transposed and sub-pixel convolutions of g_s and h_s (oneDNN, near the CPU's fp32 "
+    "peak); `mm`, `mul`, `pow`, `div_`, `sqrt_`, `addcmul_` are mostly the inverse-GDN "
+    "kernel's blocks; the rest is the relaxation, the rates and Adam on the latents.")
 OnIter = Callable[[int], None]
 
 
@@ -144,9 +148,10 @@ def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
 
 
 def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_format,
-               reps: int = 3) -> float:
+               kernels: bool, reps: int = 3) -> float:
     """CPU seconds of one forward+backward of g_s and h_s alone (grads to their inputs):
-    g_s in ``precision``, h_s in fp32, network and latents in ``fmt``."""
+    g_s in ``precision`` (with ``kernels``: the loop's sgaplus.kernels form), h_s in fp32,
+    network and latents in ``fmt``."""
     r = Refiner(model, precision=precision, device=default_device())
     with torch.no_grad():
         y0, z0 = model.analysis(pad(x.to(r.device)))
@@ -159,7 +164,7 @@ def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_
                 clock = _env.Clock()
             params = model.net.h_s(z)
             with r._autocast():
-                out = model.synthesis(y)
+                out = model.loop_synthesis()(y) if kernels else model.synthesis(y)
             (out.float().sum() + params.sum()).backward()
         return clock.lap()[1] / reps
     finally:
@@ -194,25 +199,32 @@ def main() -> None:
         f"each after {warmup} warm-up iterations")
     say()
     say("Wall times to 500 / 2000 iterations are the timed window's s/it times the count "
-        "(the loop only; set-up and the final fp32 evaluation add about one iteration).")
+        "(the loop only; set-up and the final fp32 evaluation add about one iteration). "
+        "CPU s/it is process CPU time (with 2 threads about twice the wall time).")
     say()
-    say("| method | loop | s/it (wall) | CPU s/it | it/s | to 500 it | to 2000 it | "
+    say("| threads | method | loop | s/it (wall) | CPU s/it | it/s | to 500 it | to 2000 it | "
         "peak RSS MiB | speed-up (wall) | speed-up (CPU) | load |")
-    say("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    say("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     speed: dict[tuple[str, str], dict[str, float]] = {}
-    for method in ("ssl", "atanh"):
-        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
-        for _ in range(rounds):
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        for method in ("ssl", "atanh"):
+            runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+            for _ in range(rounds):
+                for v in variants:
+                    runs[v].append(timed(v, model, x_time, method, warmup, window))
             for v in variants:
-                runs[v].append(timed(v, model, x_time, method, warmup, window))
-        for v in variants:
-            r = speed[method, v] = {k: statistics.median(row[k] for row in runs[v])
-                                    for k in runs[v][0]}
-            ref = speed[method, "reference"]
-            cuda = f" (CUDA max {r['cuda_mib']:.0f})" if "cuda_mib" in r else ""
-            say(f"| {method} | {v} | {r['s_it']:.3f} | {r['cpu_s_it']:.3f} | {1 / r['s_it']:.2f} | "
-                f"{500 * r['s_it']:.0f} s | {2000 * r['s_it']:.0f} s | {r['rss']:.0f}{cuda} | "
-                f"{ref['s_it'] / r['s_it']:.2f}x | {ref['cpu_s_it'] / r['cpu_s_it']:.2f}x | {_env.load()} |")
+                r = {k: statistics.median(row[k] for row in runs[v]) for k in runs[v][0]}
+                if threads == args.threads:
+                    speed[method, v] = r
+                ref = statistics.median(row["s_it"] for row in runs["reference"])
+                ref_cpu = statistics.median(row["cpu_s_it"] for row in runs["reference"])
+                cuda = f" (CUDA max {r['cuda_mib']:.0f})" if "cuda_mib" in r else ""
+                say(f"| {threads} | {method} | {v} | {r['s_it']:.3f} | {r['cpu_s_it']:.3f} | "
+                    f"{1 / r['s_it']:.2f} | {500 * r['s_it']:.0f} s | {2000 * r['s_it']:.0f} s | "
+                    f"{r['rss']:.0f}{cuda} | {ref / r['s_it']:.2f}x | {ref_cpu / r['cpu_s_it']:.2f}x | "
+                    f"{_env.load()} |")
+    torch.set_num_threads(args.threads)
     say()
     say(f"## Final true loss after {q_iters} iterations: kodim01 crop {qw}x{qh}")
     say()
@@ -236,19 +248,24 @@ def main() -> None:
     say(PROFILE_NOTE)
     say()
     say("Floor = one forward+backward of g_s and h_s alone, in the loop's precision and "
-        "memory format; CPU seconds, against the CPU s/it of the throughput table:")
+        f"memory format; CPU seconds at {args.threads} thread(s), against the CPU s/it of the "
+        "throughput table:")
     say()
-    say("| g_s precision | memory format | floor CPU s | sgaplus CPU s/it (ssl) | iteration / floor |")
-    say("|---|---|---:|---:|---:|")
-    for prec, fmt in (("fp32", torch.contiguous_format), ("fp32", torch.channels_last),
-                      ("bf16", torch.channels_last)):
-        f = floor_s_it(model, x_time, prec, fmt)
+    say("| g_s | precision | memory format | floor CPU s | sgaplus CPU s/it (ssl) | iteration / floor |")
+    say("|---|---|---|---:|---:|---:|")
+    for prec, fmt, kernels in (("fp32", torch.contiguous_format, False),
+                               ("fp32", torch.channels_last, False),
+                               ("fp32", torch.channels_last, True),
+                               ("bf16", torch.channels_last, False)):
+        f = floor_s_it(model, x_time, prec, fmt, kernels)
         fmt_name = str(fmt).removeprefix("torch.")
-        if fmt == Refiner(model, precision=prec, device=dev).memory_format:
+        loop = Refiner(model, precision=prec, device=dev)
+        g_s = "sgaplus.kernels" if kernels else "CompressAI"
+        if fmt == loop.memory_format and kernels == loop._kernels:
             s_it = speed["ssl", f"sgaplus {prec}"]["cpu_s_it"]
-            say(f"| {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
+            say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
         else:
-            say(f"| {prec} | {fmt_name} | {f:.3f} | - | - |")
+            say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | - | - |")
     say()
     _env.write_report(args.out, out)
 

@@ -1,7 +1,7 @@
 """The one adapter in front of CompressAI's hyperprior models.
 
 Everything else in sgaplus talks to :class:`LatentModel`; only this file touches
-CompressAI internals (``_likelihood``, ``quantiles``, ``build_indexes``).
+CompressAI internals (``_likelihood``, ``quantiles``, GDN's reparametrised β, Γ).
 
     x ──g_a──▶ y ──h_a──▶ z ──Q──▶ ẑ ──h_s──▶ (σ, μ)
                                             │
@@ -24,11 +24,19 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from compressai.layers import GDN
 from compressai.models import MeanScaleHyperprior, ScaleHyperprior
-from torch import Tensor
+from torch import Tensor, nn
+
+from .kernels import InverseGDN, SubpixelDeconv
 
 #: Spatial size of y and x must be multiples of 2^6 for g_a + h_a to invert.
 PAD_MULTIPLE = 64
+
+#: Transposed convolutions with at most this many outputs run as sub-pixel
+#: convolutions in :meth:`LatentModel.loop_synthesis`: oneDNN is slow at 3 outputs
+#: (0.056 s vs 0.026 s forward at 768x512) and fast at 128 (sub-pixel 1.4x slower).
+SUBPIXEL_MAX_OUT = 16
 
 
 @dataclass
@@ -74,6 +82,7 @@ class LatentModel:
         self.has_means = isinstance(self.net, MeanScaleHyperprior)
         self._h_s64 = copy.deepcopy(self.net.h_s).cpu().double()
         self._fingerprint: str | None = None
+        self._loop_g_s: nn.Module | None = None
 
     # -- set-up -------------------------------------------------------------
     def prepare(self) -> "LatentModel":
@@ -134,6 +143,22 @@ class LatentModel:
 
     def synthesis(self, y_hat: Tensor) -> Tensor:
         return self.net.g_s(y_hat)
+
+    def loop_synthesis(self) -> nn.Module:
+        """g_s for the refinement loop on the CPU, fp32 channels_last: the same
+        function with :mod:`sgaplus.kernels` in place of inverse GDN and of small
+        transposed convolutions. Built once from the frozen weights (on the CPU)."""
+        if self._loop_g_s is None:
+            layers: list[nn.Module] = []
+            for m in copy.deepcopy(self.net.g_s).cpu():
+                if isinstance(m, GDN) and m.inverse:
+                    m = InverseGDN(m.beta_reparam(m.beta), m.gamma_reparam(m.gamma))
+                elif (isinstance(m, nn.ConvTranspose2d) and m.out_channels <= SUBPIXEL_MAX_OUT
+                      and SubpixelDeconv.fits(m)):
+                    m = SubpixelDeconv(m.weight, m.bias)
+                layers.append(m)
+            self._loop_g_s = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        return self._loop_g_s
 
     # -- probabilities ------------------------------------------------------
     def likelihoods(

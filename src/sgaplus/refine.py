@@ -12,8 +12,10 @@ so a batch gives the same result as refining each image alone.
 
 Speed (issue 7, figures in docs/bench/refine_speed.md): g_s dominates an
 iteration. On CPU the loop runs the network and latents in channels_last, where
-oneDNN's transposed convolutions are faster than in NCHW (g_s+h_s forward and
-backward: 1.06 s instead of 1.38 s at 768x512, one thread). ``precision="bf16"``
+oneDNN's transposed convolutions are faster than in NCHW, and g_s with the
+kernels of :mod:`sgaplus.kernels` (inverse GDN as blocked matrix products, the
+last layer as a sub-pixel convolution; :meth:`LatentModel.loop_synthesis`).
+``precision="bf16"``
 runs g_s alone in bf16; h_s and the rates stay fp32, because μ is the rounding
 grid and a bf16 μ (8 bits of mantissa, steps of 0.06 at |μ| = 8) would move the
 grid the latents are optimised against. The true loss is a no-grad forward every
@@ -126,6 +128,8 @@ class Refiner:
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
         self.device = torch.device(device) if device is not None else default_device()
+        # The kernels are CPU fp32 code; bf16 autocast and CUDA run CompressAI's g_s.
+        self._kernels = self.device.type == "cpu" and precision == "fp32"
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
@@ -164,9 +168,10 @@ class Refiner:
 
     def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
                means: Tensor) -> tuple[RDTerms, Tensor]:
-        """:func:`rd_terms` with only g_s in the loop's precision."""
+        """:func:`rd_terms` with only g_s in the loop's precision and kernels."""
+        g_s = self.model.loop_synthesis() if self._kernels else self.model.synthesis
         with self._autocast():
-            x_hat = self.model.synthesis(y_hat)[..., :x.size(-2), :x.size(-1)]
+            x_hat = g_s(y_hat)[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means), x_hat
 
     @torch.no_grad()
