@@ -171,6 +171,48 @@ def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_
         model.net.to(memory_format=torch.contiguous_format)
 
 
+def flop_floor(model: LatentModel, x: Tensor) -> tuple[float, float]:
+    """(GFLOP of one iteration's products, measured fp32 matmul GFLOP/s at this thread count).
+
+    Counted: every convolution of g_s and h_s forward and backward to its input (the
+    weights are frozen, so no weight gradient) and GDN's Γ products (one forward, one
+    backward); each 2 FLOPs per multiply-add. Everything else an iteration does is
+    elementwise and is left out, so products / peak is a lower bound on its time.
+    """
+    from compressai.layers import GDN
+
+    macs = [0.0]
+
+    def count(module: torch.nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> None:
+        x_in = inputs[0]
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            macs[0] += x_in.numel() * module.out_channels * k
+        elif isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            macs[0] += out.numel() * module.in_channels * k
+        elif isinstance(module, GDN):
+            macs[0] += x_in.numel() * x_in.size(1)
+
+    hooks = [m.register_forward_hook(count) for part in (model.net.g_s, model.net.h_s)
+             for m in part.modules()]
+    try:
+        with torch.no_grad():
+            y, z = model.analysis(pad(x))
+            model.net.g_s(y)
+            model.net.h_s(z)
+    finally:
+        for h in hooks:
+            h.remove()
+    a = torch.randn(2048, 2048)
+    torch.mm(a, a)
+    clock = _env.Clock()
+    for _ in range(5):
+        torch.mm(a, a)
+    peak = 5 * 2 * 2048**3 / clock.lap()[0] / 1e9
+    return 2 * 2 * macs[0] / 1e9, peak
+
+
 def main() -> None:
     args = _env.parse_args(__doc__, "docs/bench/refine_speed.md", "small crops and few iterations (a smoke run)")
     q = args.quick
@@ -266,6 +308,15 @@ def main() -> None:
             say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
         else:
             say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | - | - |")
+    say()
+    gflop, peak = flop_floor(model, x_time)
+    s_it = speed["ssl", "sgaplus fp32"]["s_it"]
+    say(f"Arithmetic floor: one iteration's convolutions (g_s and h_s, forward and input "
+        f"gradient) and GDN products are {gflop:.1f} GFLOP; at this core's measured fp32 matmul "
+        f"rate ({peak:.0f} GFLOP/s, 2048x2048 `torch.mm`, {args.threads} thread(s)) they alone "
+        f"take {gflop / peak:.3f} s. The fp32 loop runs {s_it:.3f} s/it, "
+        f"{s_it / (gflop / peak):.2f}x that floor; the reference runs "
+        f"{speed['ssl', 'reference']['s_it'] / (gflop / peak):.2f}x.")
     say()
     _env.write_report(args.out, out)
 
