@@ -62,15 +62,17 @@ def test_network_comes_back_as_loaded(model, photo):
 
 def test_bf16_loss_within_tolerance(model, photo):
     """bf16 g_s changes the numerics, not the loss: the first iteration's method loss
-    (same latents, same noise) agrees within 0.2 %, and the hard latents' figures are
-    fp32 whatever the loop ran in. (Final losses after many iterations differ like two
+    (same latents, same noise) agrees within issue 7's 0.5 % (measured 0.2-0.3 %, the
+    figure depends on the weights), and the hard latents' figures are fp32 whatever the
+    loop ran in. (Final losses after many iterations differ like two
     seeds do; docs/bench/refine_speed.md measures them at 500.)"""
     first: dict[str, float] = {}
     for prec in ("fp32", "bf16"):
         r = Refiner(model, iters=2, log_every=0, precision=prec, device="cpu")
         result = r.refine(photo, lambda t, tau, loss: first.setdefault(prec, loss))
         assert result.hard.means.dtype == torch.float64
-    assert first["bf16"] == pytest.approx(first["fp32"], rel=2e-3)
+    assert first["bf16"] == pytest.approx(first["fp32"], rel=5e-3)
+    assert first["bf16"] != first["fp32"]  # bf16 really ran
 
 
 def test_stop_rule_patience():
