@@ -52,10 +52,9 @@ class _InverseGDN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, beta: Tensor, gamma: Tensor) -> Tensor:  # type: ignore[override]
         xr = _rows(x)
-        out = torch.empty_like(xr)
+        out, norm = torch.empty_like(xr), torch.empty_like(xr)
         step = max(1, BLOCK_ELEMENTS // xr.size(1))
         gamma_t = gamma.t()
-        norm = torch.empty_like(xr)
         for s in range(0, xr.size(0), step):
             xb, n = xr[s:s + step], norm[s:s + step]
             torch.mm(xb.square(), gamma_t, out=n).add_(beta).sqrt_()
@@ -73,8 +72,7 @@ class _InverseGDN(torch.autograd.Function):
             xb, gb, db, n = xr[s:s + step], gr[s:s + step], dx[s:s + step], norm[s:s + step]
             m = torch.mm(torch.mul(gb, xb).div_(n), gamma)
             torch.mul(gb, n, out=db).addcmul_(xb, m)
-        b, c, h, w = grad.shape
-        return dx.view(b, h, w, c).permute(0, 3, 1, 2), None, None
+        return _from_rows(dx, grad), None, None
 
 
 class InverseGDN(nn.Module):

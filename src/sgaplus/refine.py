@@ -15,10 +15,9 @@ iteration. On CPU the loop runs the network and latents in channels_last, where
 oneDNN's transposed convolutions are faster than in NCHW, and g_s with the
 kernels of :mod:`sgaplus.kernels` (inverse GDN as blocked matrix products, the
 last layer as a sub-pixel convolution; :meth:`LatentModel.loop_synthesis`).
-``precision="bf16"``
-runs g_s alone in bf16; h_s and the rates stay fp32, because μ is the rounding
-grid and a bf16 μ (8 bits of mantissa, steps of 0.06 at |μ| = 8) would move the
-grid the latents are optimised against. The true loss is a no-grad forward every
+``precision="bf16"`` runs CompressAI's g_s in bf16; h_s and the rates stay fp32,
+because μ is the rounding grid and a bf16 μ (8 bits of mantissa, steps of 0.06 at
+|μ| = 8) would move the grid the latents are optimised against. The true loss is a no-grad forward every
 ``log_every`` iterations, not after every iteration as the reference code does.
 """
 
