@@ -35,7 +35,7 @@ PAD_MULTIPLE = 64
 
 #: Transposed convolutions with at most this many outputs run as sub-pixel
 #: convolutions in :meth:`LatentModel.loop_synthesis`: oneDNN is slow at 3 outputs
-#: (0.056 s vs 0.026 s forward at 768x512) and fast at 128 (sub-pixel 1.4x slower).
+#: (0.056 s vs 0.026 s forward at 768x512) and fast at 128 (sub-pixel about 1.5x slower).
 SUBPIXEL_MAX_OUT = 16
 
 
