@@ -35,6 +35,21 @@ def parse_args(doc: str, out: str, quick_help: str) -> argparse.Namespace:
     return args
 
 
+class Report:
+    """A markdown report: each line is printed as it comes (a long benchmark shows its
+    progress) and the whole is written once at the end by :meth:`write`."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = list(lines)
+
+    def say(self, line: str = "") -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def write(self, path: Path) -> None:
+        write_report(path, self.lines)
+
+
 def write_report(path: Path, lines: list[str]) -> None:
     """Close the report with the load average and write it."""
     lines += [f"Load average at the end: {load()}.", ""]

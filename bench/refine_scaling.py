@@ -55,11 +55,9 @@ def main() -> None:
     batches = (1, 2) if args.quick else (1, 2, 4, 8)
     model = load_model("default")
     src = load_image(KODAK / "kodim01.png").x
-    out = [_env.header("Refinement time vs image size and batch size"), __doc__.split("\n\n")[1], ""]
-
-    def say(line: str = "") -> None:
-        out.append(line)
-        print(line, flush=True)
+    report = _env.Report(_env.header("Refinement time vs image size and batch size"),
+                         __doc__.split("\n\n")[1], "")
+    say = report.say
 
     say("## Image size (batch 1)")
     say()
@@ -111,7 +109,7 @@ def main() -> None:
     fig.savefig(png, dpi=120)
     say(f"![scaling]({png.name})")
     say()
-    _env.write_report(args.out, out)
+    report.write(args.out)
 
 
 if __name__ == "__main__":

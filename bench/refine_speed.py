@@ -226,16 +226,13 @@ def main() -> None:
     dev = default_device()
     variants = ["reference", "sgaplus fp32", "sgaplus bf16"]
     default = Refiner(model, device=dev).precision
-    out = [_env.header("Refinement speed: reference loop vs sgaplus Refiner"),
-           f"Model `{model.name}` (λ = {model.lmbda}, weights sha256 {model.fingerprint()[:12]}), "
-           f"device {dev}, seed 0, each method with "
-           f"its default schedule (ssl: sgaplus, atanh: yang). The Refiner's default precision "
-           f"is {default}. sgaplus evaluates the true loss every 10 iterations "
-           f"(`log_every`), the reference after every iteration.", ""]
-
-    def say(line: str = "") -> None:
-        out.append(line)
-        print(line, flush=True)
+    report = _env.Report(
+        _env.header("Refinement speed: reference loop vs sgaplus Refiner"),
+        f"Model `{model.name}` (λ = {model.lmbda}, weights sha256 {model.fingerprint()[:12]}), "
+        f"device {dev}, seed 0, each method with its default schedule (ssl: sgaplus, atanh: "
+        f"yang). The Refiner's default precision is {default}. sgaplus evaluates the true loss "
+        f"every 10 iterations (`log_every`), the reference after every iteration.", "")
+    say = report.say
 
     h, w = x_time.shape[-2:]
     say(f"## Throughput: kodim01 {w}x{h}; median of {rounds} windows of {window} iterations, "
@@ -313,7 +310,7 @@ def main() -> None:
         fmt_name = str(fmt).removeprefix("torch.")
         loop = Refiner(model, precision=prec, device=dev)
         g_s = "sgaplus.kernels" if kernels else "CompressAI"
-        if fmt == loop.memory_format and kernels == loop._kernels:
+        if fmt == loop.memory_format and kernels == loop.uses_kernels:
             s_it = speed["ssl", f"sgaplus {prec}"]["cpu_s_it"]
             say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
         else:
@@ -328,7 +325,7 @@ def main() -> None:
         f"{s_it / (gflop / peak):.2f}x that floor; the reference runs "
         f"{speed['ssl', 'reference']['s_it'] / (gflop / peak):.2f}x.")
     say()
-    _env.write_report(args.out, out)
+    report.write(args.out)
 
 
 if __name__ == "__main__":

@@ -45,12 +45,9 @@ def main() -> None:
     size, iters = (64, 200) if args.quick else (96, 2000)
     x = torch.cat([load_image(KODAK / f"{name}.png").x[..., 192:192 + size, 320:320 + size]
                    for name in IMAGES])
-    out = [_env.header("Stopping rules: `--iters auto` vs a fixed 2000 iterations"),
-           __doc__.split("\n\n")[1], ""]
-
-    def say(line: str = "") -> None:
-        out.append(line)
-        print(line, flush=True)
+    report = _env.Report(_env.header("Stopping rules: `--iters auto` vs a fixed 2000 iterations"),
+                         __doc__.split("\n\n")[1], "")
+    say = report.say
 
     clock = _env.Clock()
     result = Refiner(load_model("default"), "ssl", iters=iters, log_every=10,
@@ -85,7 +82,7 @@ def main() -> None:
             f"({100 * min(kept):.1f}-{100 * max(kept):.1f}) | {100 * statistics.mean(saved):.0f} % "
             f"({100 * min(saved):.0f}-{100 * max(saved):.0f}) |")
     say()
-    _env.write_report(args.out, out)
+    report.write(args.out)
 
 
 if __name__ == "__main__":

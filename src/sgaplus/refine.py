@@ -128,8 +128,6 @@ class Refiner:
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
         self.device = torch.device(device) if device is not None else default_device()
-        # The kernels are CPU fp32 code; bf16 autocast and CUDA run CompressAI's g_s.
-        self._kernels = self.device.type == "cpu" and precision == "fp32"
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
@@ -144,6 +142,12 @@ class Refiner:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
+
+    @property
+    def uses_kernels(self) -> bool:
+        """Whether the loop's g_s is :meth:`LatentModel.loop_synthesis`: the kernels are
+        CPU fp32 code; bf16 autocast and CUDA run CompressAI's g_s."""
+        return self.device.type == "cpu" and self.precision == "fp32"
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -169,7 +173,7 @@ class Refiner:
     def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
                means: Tensor) -> tuple[RDTerms, Tensor]:
         """:func:`rd_terms` with only g_s in the loop's precision and kernels."""
-        g_s = self.model.loop_synthesis() if self._kernels else self.model.synthesis
+        g_s = self.model.loop_synthesis() if self.uses_kernels else self.model.synthesis
         with self._autocast():
             x_hat = g_s(y_hat)[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means), x_hat
