@@ -50,6 +50,8 @@ PROFILE_NOTE = (
     "peak); `mm`, `mul`, `pow`, `div_`, `sqrt_`, `addcmul_` are mostly the inverse-GDN "
     "kernel's blocks; the rest is the relaxation, the rates and Adam on the latents.")
 OnIter = Callable[[int], None]
+#: Images per batch of the batched GPU variant.
+GPU_BATCH = 8
 
 
 def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int, *,
@@ -99,7 +101,7 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
         y, z, _ = reference_refine(model, x.to(dev), checker.method, iters, seed=seed,
                                    on_iter=on_iter)
         return checker.evaluate(x, model.quantize(y, z))[0][0].loss
-    refiner = Refiner(model, method, iters=iters, precision=variant.split()[-1], seed=seed,
+    refiner = Refiner(model, method, iters=iters, precision=variant.split()[1], seed=seed,
                       device=dev)
     progress = (lambda t, tau, loss: on_iter(t)) if on_iter is not None else None
     return refiner.refine(x, progress).after[0].loss
@@ -107,8 +109,9 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
 
 def timed(variant: str, model: LatentModel, x: Tensor, method: str, warmup: int,
           window: int) -> dict[str, float]:
-    """Seconds per iteration over ``window`` iterations after ``warmup`` (a multiple of
-    10, so it holds sgaplus's true-loss evaluations in proportion), and peak RSS."""
+    """Seconds per iteration and image over ``window`` iterations after ``warmup`` (a
+    multiple of 10, so it holds sgaplus's true-loss evaluations in proportion), and peak
+    RSS. A variant ending in ``xB`` refines B copies of ``x`` as one batch."""
     marks: dict[str, tuple[float, float]] = {}
     clock: list[_env.Clock] = []
 
@@ -118,13 +121,16 @@ def timed(variant: str, model: LatentModel, x: Tensor, method: str, warmup: int,
         elif t == warmup + window:
             marks["lap"] = clock[0].lap()
 
+    batch = int(variant.split()[2][1:]) if len(variant.split()) > 2 else 1
     _env.reset_peak_rss()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     # One more iteration than the window: the Refiner evaluates the true loss after its last.
-    run_loop(variant, model, x, method, warmup + window + 1, on_iter)
+    run_loop(variant, model, x.expand(batch, -1, -1, -1).contiguous(), method,
+             warmup + window + 1, on_iter)
     wall, cpu = marks["lap"]
-    row = {"s_it": wall / window, "cpu_s_it": cpu / window, "rss": _env.peak_rss_mib()}
+    row = {"s_it": wall / window / batch, "cpu_s_it": cpu / window / batch,
+           "rss": _env.peak_rss_mib()}
     if torch.cuda.is_available():
         row["cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return row
@@ -138,20 +144,23 @@ def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
     with tprofile(activities=acts, schedule=schedule(wait=1, warmup=1, active=3, repeat=1)) as prof:
         Refiner(model, method, iters=6, device=default_device()).refine(
             x, lambda t, tau, loss: prof.step())
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events)
-    lines = ["| op | self CPU ms / iteration | share |", "|---|---:|---:|"]
+    # On a GPU the kernels' device time is what an iteration waits for.
+    attr = "self_device_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
+    total = sum(getattr(e, attr) for e in events)
+    where = "GPU" if torch.cuda.is_available() else "CPU"
+    lines = [f"| op | self {where} ms / iteration | share |", "|---|---:|---:|"]
     for e in events[:top]:
-        lines.append(f"| `{e.key}` | {e.self_cpu_time_total / 3e3:.1f} | "
-                     f"{100 * e.self_cpu_time_total / total:.1f} % |")
+        lines.append(f"| `{e.key}` | {getattr(e, attr) / 3e3:.1f} | "
+                     f"{100 * getattr(e, attr) / total:.1f} % |")
     return "\n".join(lines)
 
 
 def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_format,
                kernels: bool, reps: int = 3) -> float:
-    """CPU seconds of one forward+backward of g_s and h_s alone (grads to their inputs):
-    g_s in ``precision`` (with ``kernels``: the loop's sgaplus.kernels form), h_s in fp32,
-    network and latents in ``fmt``."""
+    """Seconds of one forward+backward of g_s and h_s alone (grads to their inputs), CPU
+    time on a CPU and wall time on a GPU: g_s in ``precision`` (with ``kernels``: the loop's
+    sgaplus.kernels form), h_s in fp32, network and latents in ``fmt``."""
     r = Refiner(model, precision=precision, device=default_device())
     with torch.no_grad():
         y0, z0 = model.analysis(pad(x.to(r.device)))
@@ -166,13 +175,13 @@ def floor_s_it(model: LatentModel, x: Tensor, precision: str, fmt: torch.memory_
             with r._autocast():
                 out = model.loop_synthesis()(y) if kernels else model.synthesis(y)
             (out.float().sum() + params.sum()).backward()
-        return clock.lap()[1] / reps
+        return clock.lap()[0 if r.device.type == "cuda" else 1] / reps
     finally:
         model.net.to(memory_format=torch.contiguous_format)
 
 
 def flop_floor(model: LatentModel, x: Tensor) -> tuple[float, float]:
-    """(GFLOP of one iteration's products, measured fp32 matmul GFLOP/s at this thread count).
+    """(GFLOP of one iteration's products, measured fp32 matmul GFLOP/s on the model's device).
 
     Counted: every convolution of g_s and h_s forward and backward to its input (the
     weights are frozen, so no weight gradient) and GDN's Γ products (one forward, one
@@ -194,17 +203,18 @@ def flop_floor(model: LatentModel, x: Tensor) -> tuple[float, float]:
         elif isinstance(module, GDN):
             macs[0] += x_in.numel() * x_in.size(1)
 
+    dev = next(model.net.parameters()).device
     hooks = [m.register_forward_hook(count) for part in (model.net.g_s, model.net.h_s)
              for m in part.modules()]
     try:
         with torch.no_grad():
-            y, z = model.analysis(pad(x))
+            y, z = model.analysis(pad(x.to(dev)))
             model.net.g_s(y)
             model.net.h_s(z)
     finally:
         for h in hooks:
             h.remove()
-    a = torch.randn(2048, 2048)
+    a = torch.randn(2048, 2048, device=dev)
     torch.mm(a, a)
     clock = _env.Clock()
     for _ in range(5):
@@ -217,14 +227,20 @@ def main() -> None:
     args = _env.parse_args(__doc__, "docs/bench/refine_speed.md", "small crops and few iterations (a smoke run)")
     q = args.quick
     # Timing image, window; quality crop (h, w) and iterations.
-    warmup, window, rounds = 2, 10, 1 if q else 3
+    dev = default_device()
+    gpu = dev.type == "cuda"
+    # A GPU iteration takes milliseconds: longer windows, and a warm-up past cuDNN's first calls.
+    warmup, window, rounds = (10, 50, 1 if q else 3) if gpu else (2, 10, 1 if q else 3)
     qh, qw, q_iters = (64, 64, 30) if q else (128, 128, 500)
     x_full = load_image(KODAK / "kodim01.png").x
     x_time = x_full[..., :256, :256] if q else x_full
     x_qual = x_full[..., 160:160 + qh, 256:256 + qw]
     model = load_model("default")
-    dev = default_device()
     variants = ["reference", "sgaplus fp32", "sgaplus bf16"]
+    # A GPU runs one 768x512 image far below its capacity (launch-bound), so there the
+    # Refiner also runs a batch: per image the same loop (tests/test_refine.py), one launch
+    # per op for all of them.
+    timed_variants = variants + [f"sgaplus fp32 x{GPU_BATCH}"] if gpu else variants
     default = Refiner(model, device=dev).precision
     report = _env.Report(
         _env.header("Refinement speed: reference loop vs sgaplus Refiner"),
@@ -240,20 +256,22 @@ def main() -> None:
     say()
     say("Wall times to 500 / 2000 iterations are the timed window's s/it times the count "
         "(the loop only; set-up and the final fp32 evaluation add about one iteration). "
-        "CPU s/it is process CPU time (with 2 threads about twice the wall time).")
+        "CPU s/it is process CPU time (with 2 threads about twice the wall time)."
+        + (f" `x{GPU_BATCH}`: a batch of {GPU_BATCH} copies of the image refined together; its "
+           f"times are per image (the batch's time / {GPU_BATCH})." if gpu else ""))
     say()
     say("| threads | method | loop | s/it (wall) | CPU s/it | it/s | to 500 it | to 2000 it | "
         "peak RSS MiB | speed-up (wall) | speed-up (CPU) | load |")
     say("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     speed: dict[tuple[str, str], dict[str, float]] = {}
-    for threads in sorted({1, os.cpu_count() or 1}):
+    for threads in [args.threads] if gpu else sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         for method in ("ssl", "atanh"):
-            runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+            runs: dict[str, list[dict[str, float]]] = {v: [] for v in timed_variants}
             for _ in range(rounds):
-                for v in variants:
+                for v in timed_variants:
                     runs[v].append(timed(v, model, x_time, method, warmup, window))
-            for v in variants:
+            for v in timed_variants:
                 r = {k: statistics.median(row[k] for row in runs[v]) for k in runs[v][0]}
                 if threads == args.threads:
                     speed[method, v] = r
@@ -296,22 +314,27 @@ def main() -> None:
     say()
     say(PROFILE_NOTE)
     say()
+    clock_kind = "wall" if gpu else "CPU"
     say("Floor = one forward+backward of g_s and h_s alone, in the loop's precision and "
-        f"memory format; CPU seconds at {args.threads} thread(s), against the CPU s/it of the "
-        "throughput table:")
+        + ("memory format; wall seconds on the GPU, against the wall s/it of the throughput table:"
+           if gpu else f"memory format; CPU seconds at {args.threads} thread(s), against the CPU "
+           "s/it of the throughput table:"))
     say()
-    say("| g_s | precision | memory format | floor CPU s | sgaplus CPU s/it (ssl) | iteration / floor |")
+    say(f"| g_s | precision | memory format | floor {clock_kind} s | sgaplus {clock_kind} s/it (ssl) "
+        "| iteration / floor |")
     say("|---|---|---|---:|---:|---:|")
     for prec, fmt, kernels in (("fp32", torch.contiguous_format, False),
                                ("fp32", torch.channels_last, False),
                                ("fp32", torch.channels_last, True),
                                ("bf16", torch.channels_last, False)):
+        if kernels and gpu:  # the kernels are CPU code
+            continue
         f = floor_s_it(model, x_time, prec, fmt, kernels)
         fmt_name = str(fmt).removeprefix("torch.")
         loop = Refiner(model, precision=prec, device=dev)
         g_s = "sgaplus.kernels" if kernels else "CompressAI"
         if fmt == loop.memory_format and kernels == loop.uses_kernels:
-            s_it = speed["ssl", f"sgaplus {prec}"]["cpu_s_it"]
+            s_it = speed["ssl", f"sgaplus {prec}"]["s_it" if gpu else "cpu_s_it"]
             say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | {s_it:.3f} | {s_it / f:.2f} |")
         else:
             say(f"| {g_s} | {prec} | {fmt_name} | {f:.3f} | - | - |")
@@ -319,8 +342,9 @@ def main() -> None:
     gflop, peak = flop_floor(model, x_time)
     s_it = speed["ssl", "sgaplus fp32"]["s_it"]
     say(f"Arithmetic floor: one iteration's convolutions (g_s and h_s, forward and input "
-        f"gradient) and GDN products are {gflop:.1f} GFLOP; at this core's measured fp32 matmul "
-        f"rate ({peak:.0f} GFLOP/s, 2048x2048 `torch.mm`, {args.threads} thread(s)) they alone "
+        f"gradient) and GDN products are {gflop:.1f} GFLOP; at the measured fp32 matmul rate of "
+        f"{'the GPU' if gpu else f'{args.threads} CPU thread(s)'} ({peak:.0f} GFLOP/s, "
+        f"2048x2048 `torch.mm`) they alone "
         f"take {gflop / peak:.3f} s. The fp32 loop runs {s_it:.3f} s/it, "
         f"{s_it / (gflop / peak):.2f}x that floor; the reference runs "
         f"{speed['ssl', 'reference']['s_it'] / (gflop / peak):.2f}x.")
