@@ -98,7 +98,7 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
     dev = default_device()
     if variant == "reference":
         checker = Refiner(model, method, precision="fp32", device=dev)
-        y, z, _ = reference_refine(model, x.to(dev), checker.method, iters, seed=seed,
+        y, z, _ = reference_refine(model.to(dev), x.to(dev), checker.method, iters, seed=seed,
                                    on_iter=on_iter)
         return checker.evaluate(x, model.quantize(y, z))[0][0].loss
     refiner = Refiner(model, method, iters=iters, precision=variant.split()[1], seed=seed,
@@ -146,7 +146,10 @@ def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
             x, lambda t, tau, loss: prof.step())
     # On a GPU the kernels' device time is what an iteration waits for.
     attr = "self_device_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
-    events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
+    # ProfilerStep* spans whole iterations: on a GPU its "self" device time is every kernel
+    # launched under it (docs/bench/refine_speed_gpu.md, first run), not an op of its own.
+    events = sorted((e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")),
+                    key=lambda e: getattr(e, attr), reverse=True)
     total = sum(getattr(e, attr) for e in events)
     where = "GPU" if torch.cuda.is_available() else "CPU"
     lines = [f"| op | self {where} ms / iteration | share |", "|---|---:|---:|"]
@@ -311,8 +314,9 @@ def main() -> None:
     say(f"## Where the time goes: default Refiner (ssl, {default}), kodim01 {w}x{h}")
     say()
     say(profile(model, x_time, "ssl"))
-    say()
-    say(PROFILE_NOTE)
+    if not gpu:
+        say()
+        say(PROFILE_NOTE)
     say()
     clock_kind = "wall" if gpu else "CPU"
     say("Floor = one forward+backward of g_s and h_s alone, in the loop's precision and "

@@ -166,17 +166,17 @@ def test_cli_runs_an_experiment(tiny_family, tiny_images_dir, tmp_path, monkeypa
 
 
 def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkeypatch):
-    """Without built sgaplus-msh models the family is the warm-start files, labelled so."""
+    """For a λ outside our bundled family the family is the warm-start files, labelled so."""
     import shutil
 
     from sgaplus.experiments.models import family_spec, resolve_family, warm_start_path
 
-    monkeypatch.setenv("SGAPLUS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "warm"))
     (tmp_path / "warm").mkdir()
     for path, lmbda in zip(tiny_family, (0.005, 0.01, 0.02)):
         shutil.copy(path, warm_start_path(lmbda))
-    assert family_spec(0.0035) == str(warm_start_path(0.0035))
+    assert family_spec(0.0035) == "sgaplus-msh:1"
+    assert family_spec(0.005) == str(warm_start_path(0.005))
     family = resolve_family(None, (0.02, 0.005, 0.01))
     assert [m.lmbda for m in family] == [0.005, 0.01, 0.02]
     assert all(m.warm_start and m.label.startswith("warm start") for m in family)

@@ -19,7 +19,10 @@ from sgaplus.stopping import StopRule
 
 
 def plain_refine(model: LatentModel, x: torch.Tensor, method: str, iters: int, seed: int = 0):
-    """The loop without the speed work: NCHW, fp32, the same noise draws in the same order."""
+    """The loop without the speed work: NCHW, fp32, the same noise draws in the same order,
+    on the CPU (where the Refiner below runs; an earlier test may have left the shared model
+    on a GPU)."""
+    model.to("cpu")
     relax = get_relaxation(method)
     schedule = Refiner(model, relax).schedule
     with torch.no_grad():

@@ -71,11 +71,13 @@ def test_export_round_trip_keeps_fingerprint(tiny_model, tmp_path):
     assert again.fingerprint() == tiny_model.fingerprint()
 
 
-def test_family_not_built_says_how(tmp_path, monkeypatch):
-    monkeypatch.setenv("SGAPLUS_HOME", str(tmp_path))
-    import sgaplus.zoo as zoo
+def test_bundled_family_has_its_lambdas():
+    """sgaplus-msh:1..4 ship in the package, each trained at its λ; quality 3 is the default."""
+    from sgaplus.zoo import SGAPLUS_LAMBDAS
 
-    if zoo.family_path(1).is_file():
-        pytest.skip("family model bundled")
-    with pytest.raises(ModelNotFound, match="make models"):
-        load_model("sgaplus-msh:1")
+    models = [load_model(f"sgaplus-msh:{q}") for q in range(1, len(SGAPLUS_LAMBDAS) + 1)]
+    assert [m.lmbda for m in models] == list(SGAPLUS_LAMBDAS)
+    assert [m.name for m in models] == [f"sgaplus-msh-q{q}" for q in range(1, 5)]
+    assert models[2].fingerprint() == load_model("default").fingerprint()
+    with pytest.raises(ValueError, match="qualities 1-4"):
+        load_model("sgaplus-msh:5")

@@ -4,8 +4,10 @@
 #   .whl/   wheels the device image lacks (compressai, pytorch-msssim, bjontegaard; cp312)
 #   .warm/  the warm starts of q1, q2, q4 (q3 starts from the bundled default)   ~42 MB
 #   .gdata/ bsds500 (training) and kodim01-04 (validation crops, speed bench)     ~40 MB
-# One call may carry 64 MiB with the repo, so bench.sh carries .whl .warm .gdata/kodak24
-# and train_family.sh carries .whl .gdata (the machine keeps .warm while it stays warm).
+# One call may carry 64 MiB with the repo, so bench.sh carries .whl .gdata/kodak24 and
+# train_family.sh carries .whl .gdata. A carried path that a later call does not name is
+# removed from the machine: .warm reaches train_family.sh only if that call carries it
+# (then with part of .gdata/bsds500 to stay under the limit).
 set -euo pipefail
 SHARED=${SHARED:-../shared}
 for d in .whl .warm .gdata .site; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Device call 2 (issue 4): the λ family q1..q4 trained on from the warm starts, side by
-# side on one GPU (one process each), for as long as BUDGET_S allows. Carry .whl .gdata;
-# .warm stays on the machine from bench.sh (without it every λ starts from the default).
+# Device call 2 (issue 4): the λ family q1..q4 trained on, side by side on one GPU (one
+# process each), for as long as BUDGET_S allows. Carry .whl .gdata. Each λ starts from its
+# warm start in .warm if the machine has one, else from the bundled default (q3, λ=0.013).
+# The first session (2026-11-26) found no .warm: a path carried by an earlier call is removed
+# from the machine when a later call does not name it, and .warm (42 MB) does not fit beside
+# .gdata (40 MB) and the repo under the 64 MiB one call may carry.
 #   BUDGET_S=400 bench/device/train_family.sh  ->  $OUT/sgaplus-msh-q{1..4}.pt, logs.tar.gz
 # Phase 1 runs 45 s to measure the steps/s of four runs sharing the GPU; phase 2 resumes
 # each with --steps set so the cosine decay ends inside the budget (a run cut by

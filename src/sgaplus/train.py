@@ -193,7 +193,9 @@ class Trainer:
         """Load ``out/checkpoint.pt`` if there is one; drop CSV rows written after it."""
         if not self.ckpt_path.is_file():
             return False
-        st = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        # Loaded to the CPU whatever the device: the RNG states must be CPU byte tensors, and
+        # load_state_dict copies weights and optimizer state onto the parameters' device.
+        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
         changed = [k for k in FIXED_ON_RESUME if st["config"][k] != getattr(self.cfg, k)]
         if changed:
             raise ValueError(f"{self.ckpt_path} was trained with other {', '.join(changed)}; use another --out")

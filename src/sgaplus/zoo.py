@@ -14,7 +14,6 @@ file and the folder to put it in.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +36,21 @@ ARCHITECTURES: dict[str, type[ScaleHyperprior]] = {
 #: Training λ of CompressAI's MSE zoo models by quality (spec §2), which its zoo omits.
 CAI_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
-#: Our family, quality -> λ; weights bundled or built by ``make models``.
+#: Our family, quality -> λ; all bundled, quality 3 is the default model.
 SGAPLUS_FAMILY = "sgaplus-msh"
 SGAPLUS_LAMBDAS = (0.0035, 0.0067, 0.013, 0.025)
+DEFAULT_QUALITY = 3
 
 
 class ModelNotFound(ValueError):
     """Weights that are not on this machine; the message says where to put them."""
 
 
-def models_dir() -> Path:
-    """Cache for models built by ``make models`` (``$SGAPLUS_HOME/models``)."""
-    home = Path(os.environ.get("SGAPLUS_HOME", Path.home() / ".cache" / "sgaplus"))
-    return home / "models"
-
-
 def family_path(quality: int) -> Path:
-    """Where ``sgaplus-msh:quality`` lives: bundled first, then the cache."""
-    name = f"{SGAPLUS_FAMILY}-q{quality}.pt"
-    bundled = WEIGHTS_DIR / name
-    return bundled if bundled.exists() else models_dir() / name
+    """The bundled file of ``sgaplus-msh:quality`` (the default model is quality 3)."""
+    if quality == DEFAULT_QUALITY:
+        return DEFAULT_MODEL
+    return WEIGHTS_DIR / f"{SGAPLUS_FAMILY}-q{quality}.pt"
 
 
 def _float_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -142,10 +136,7 @@ def load_model(spec: str | Path = "default", lmbda: float | None = None) -> Late
     if name == SGAPLUS_FAMILY:
         if not 1 <= quality <= len(SGAPLUS_LAMBDAS):
             raise ValueError(f"{name} has qualities 1-{len(SGAPLUS_LAMBDAS)}, not {quality}")
-        path = family_path(quality)
-        if not path.is_file():
-            raise ModelNotFound(f"{spec} is not built yet; run 'make models' (expects {path})")
-        return load_file(path)
+        return load_file(family_path(quality))
     if name in ARCHITECTURES:
         return _load_compressai(name, quality)
     known = ", ".join(["default", SGAPLUS_FAMILY, *ARCHITECTURES])

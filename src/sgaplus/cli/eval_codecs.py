@@ -41,9 +41,9 @@ def pct(v: float) -> str:
 
 
 def default_models() -> list[str]:
-    from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, family_path
+    from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS
 
-    return [f"{SGAPLUS_FAMILY}:{q}" for q in range(1, len(SGAPLUS_LAMBDAS) + 1) if family_path(q).is_file()]
+    return [f"{SGAPLUS_FAMILY}:{q}" for q in range(1, len(SGAPLUS_LAMBDAS) + 1)]
 
 
 def check_line(model) -> str | None:
@@ -84,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
     figures = args.figures or args.out.parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     specs = args.models or default_models()
-    if not specs:
-        raise CLIError("no sgaplus-msh model is built; run 'make models' or pass --models")
     models = [load_model(s) for s in specs + args.compare]
     images = [read_rgb(p).permute(1, 2, 0).numpy() for p in files]
     names = [f.name for f in files]

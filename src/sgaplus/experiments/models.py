@@ -93,15 +93,9 @@ def ref(spec: str | Path, lmbda: float | None = None) -> ModelRef:
 
 
 def family_spec(lmbda: float) -> str:
-    """``sgaplus-msh:Q`` for a family λ when built (and trained for that λ), else the
-    warm-start file of that λ."""
+    """``sgaplus-msh:Q`` for a λ of our (bundled) family, else the warm-start file of that λ."""
     if lmbda in SGAPLUS_LAMBDAS:
-        spec = f"{SGAPLUS_FAMILY}:{SGAPLUS_LAMBDAS.index(lmbda) + 1}"
-        try:
-            if load_model(spec).lmbda == lmbda:
-                return spec
-        except ModelNotFound:
-            pass
+        return f"{SGAPLUS_FAMILY}:{SGAPLUS_LAMBDAS.index(lmbda) + 1}"
     return str(warm_start_path(lmbda))
 
 
