@@ -195,11 +195,21 @@ class LatentModel:
     def hyper_decode(self, z_hat: Tensor, y_shape: torch.Size) -> tuple[Tensor, Tensor]:
         """(σ, μ) in float64 on the CPU, as :meth:`quantize` computes them.
 
-        ``contiguous``: the summation order of a CPU convolution depends on the
-        memory layout; refined z arrives channels-last, a decoded one contiguous,
-        and μ then differed in the last bits (measured, 5e-15).
+        The summation order of a CPU convolution, and so the last bits of μ, depends on
+        the memory layout (refined z arrives channels-last, a decoded one contiguous:
+        5e-15 measured), on the thread count and, with several threads, on the batch
+        (128 px crops: 1 vs 2 threads, and a batch of 2 vs one image, differed). The
+        decoder sees one image with whatever threads it has, so h_s runs here on one
+        contiguous image at a time on one thread.
         """
-        return self._split(self._h_s64(z_hat.double().cpu().contiguous()), y_shape)
+        z = z_hat.double().cpu().contiguous()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            params = torch.cat([self._h_s64(z[i:i + 1]) for i in range(z.size(0))])
+        finally:
+            torch.set_num_threads(threads)
+        return self._split(params, y_shape)
 
 
 def pad(x: Tensor) -> Tensor:
