@@ -59,7 +59,7 @@ def sensitivity_claim(data: dict, at: int, knob: str, ssl: str, atanh: str,
     won, n = wins(data, at, ssl, atanh)
     return Claim(f"SGA+ is less sensitive to {knob} than atanh", verdict(a - s),
                  f"true-loss spread over {knob} after {at} iterations: SSL {fmt(s, 2)} %, atanh "
-                 f"{fmt(a, 2)} % (under {NOISE_PP:g} point apart: undecided); SSL has the lower "
+                 f"{fmt(a, 2)} % (spreads under {NOISE_PP:g} point apart would be undecided); SSL has the lower "
                  f"loss at {won} of {n} {knob} values", figure)
 
 

@@ -62,7 +62,7 @@ def analyse(ctx: Context) -> Section:
         claims.append(Claim("Refinement gains shrink as the base model trains longer "
                             "(our caveat, not a paper claim)", verdict(ys[0] - ys[-1]),
                             f"true-loss reduction {ys[0]:.2f} % at {xs[0]:,} steps vs {ys[-1]:.2f} % "
-                            f"at {xs[-1]:,} steps (under {NOISE_PP:g} point: undecided)",
+                            f"at {xs[-1]:,} steps (under {NOISE_PP:g} point apart would be undecided)",
                             "figures/training_stage.png"))
     return Section("Training stage of the base model", body, data, claims,
                    complete=ctx.done(plan(ctx)))
