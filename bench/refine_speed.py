@@ -243,7 +243,7 @@ def main() -> None:
     # A GPU runs one 768x512 image far below its capacity (launch-bound), so there the
     # Refiner also runs a batch: per image the same loop (tests/test_refine.py), one launch
     # per op for all of them.
-    timed_variants = variants + [f"sgaplus fp32 x{GPU_BATCH}"] if gpu else variants
+    timed_variants = (variants + [f"sgaplus fp32 x{GPU_BATCH}"]) if gpu else variants
     default = Refiner(model, device=dev).precision
     report = _env.Report(
         _env.header("Refinement speed: reference loop vs sgaplus Refiner"),
