@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device call 1 (GPU figures for issue 7): carry .whl .gdata/kodak24.
+# Device call 1 (GPU figures for issue 7): carry .whl .stage .gdata/kodak24 (prepare.sh).
 #   bench/device/bench.sh   ->  $OUT/refine_speed_gpu.md, $OUT/bench.log
 set -o pipefail
 source bench/device/setup.sh

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Device call 2 (issue 4): the λ family q1..q4 trained on, side by side on one GPU (one
-# process each), for as long as BUDGET_S allows. Carry .whl .gdata. Each λ starts from its
-# warm start in .warm if the machine has one, else from the bundled default (q3, λ=0.013).
-# The first session (2026-11-26) found no .warm: a path carried by an earlier call is removed
-# from the machine when a later call does not name it, and .warm (42 MB) does not fit beside
-# .gdata (40 MB) and the repo under the 64 MiB one call may carry.
+# process each), for as long as BUDGET_S allows. Carry .whl .gdata, right after bench.sh
+# (prepare.sh says why): each λ continues its bundled model, staged in /tmp by that call;
+# without it, from the bundled default (q3, λ=0.013) — as in the first session, whose warm
+# starts had been removed from the machine by the time this ran.
 #   BUDGET_S=400 bench/device/train_family.sh  ->  $OUT/sgaplus-msh-q{1..4}.pt, logs.tar.gz
 # Phase 1 runs 45 s to measure the steps/s of four runs sharing the GPU; phase 2 resumes
 # each with --steps set so the cosine decay ends inside the budget (a run cut by
@@ -20,13 +19,15 @@ ARGS="--batch 16 --crop 256 --lr 1e-4 --lr-min 1e-6 --val-dir .gdata/kodak24 --v
 FAMILY="1:0.0035 2:0.0067 3:0.013 4:0.025"
 DEFAULT=src/sgaplus/weights/default.pt
 
-init_of() {  # q3 continues the bundled default; the others their warm start, if here
-  local f=.warm/msh_N128_M192_lmbda$2.pt
-  if [ "$1" = 3 ] || [ ! -f "$f" ]; then f=$DEFAULT; fi
-  echo "$f"
+init_of() {  # q: the bundled sgaplus-msh-q<q>.pt, staged or travelled, else the default
+  local f
+  for f in "/tmp/sgaplus-stage/sgaplus-msh-q$1.pt" "src/sgaplus/weights/sgaplus-msh-q$1.pt"; do
+    if [ -f "$f" ]; then echo "$f"; return; fi
+  done
+  echo "$DEFAULT"
 }
 train() {  # q λ steps minutes
-  python3 -m sgaplus.cli train --out "runs/gpu/q$1" --lambda "$2" --init "$(init_of "$1" "$2")" \
+  python3 -m sgaplus.cli train --out "runs/gpu/q$1" --lambda "$2" --init "$(init_of "$1")" \
     --steps "$3" --time-limit "$4" $DATA $ARGS --name "sgaplus-msh-q$1" \
     --note "continued on $DEVICE by bench/device/train_family.sh, 4 runs sharing the device" \
     >> "$OUT/logs/q$1.log" 2>&1

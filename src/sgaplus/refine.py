@@ -23,6 +23,7 @@ because μ is the rounding grid and a bf16 μ (8 bits of mantissa, steps of 0.06
 
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -130,6 +131,14 @@ class Refiner:
         self.device = torch.device(device) if device is not None else default_device()
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
+
+    def with_lambda(self, lmbda: float) -> "Refiner":
+        """This refinement at another λ (semi-multi-rate): what rate control varies."""
+        if not lmbda > 0:
+            raise ValueError(f"Invalid lambda: {lmbda}")
+        other = copy.copy(self)
+        other.lmbda = lmbda
+        return other
 
     def config(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,14 @@ from .main import CLIError
 if TYPE_CHECKING:
     from ..images import LoadedImage
     from ..latent_model import LatentModel
-    from ..refine import Refiner
+    from ..ratecontrol import Probe, Target
+    from ..refine import Refiner, RefineResult
 
 #: Iterations when ``--iters`` is not given (see the module docstring).
 CLI_ITERS = 500
+
+#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
+PROBES = 6
 
 #: Files a folder run picks up; anything else in the folder is left alone.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm",
@@ -47,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_refine_args(p, iters=CLI_ITERS)
     p.add_argument("--no-refine", action="store_true",
                    help="code the encoder's latents without refinement (same as --iters 0)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--target-bpp", type=float, metavar="BPP",
+                      help="rate control: the largest file of at most BPP bits per pixel (searches λ; "
+                           f"each of up to {PROBES} tries is a whole refinement)")
+    rate.add_argument("--target-psnr", type=float, metavar="DB",
+                      help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
@@ -64,13 +75,21 @@ def load_input(path: Path) -> LoadedImage:
     return image
 
 
-def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: Refiner,
-                   quiet: bool) -> dict[str, Any]:
-    """Refine, encode, decode-check and atomically write one image; returns its report row."""
+@dataclass
+class Coded:
+    """One image refined, encoded and decoded back: the file and what it decodes to."""
+
+    data: bytes
+    result: RefineResult
+    psnr: float
+    method: str
+
+
+def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, quiet: bool) -> Coded:
+    """Refine and encode one image, and decode the bytes the way `sgaplus decompress` will."""
     from .. import codec
     from ..loss import psnr_8bit
 
-    start = time.perf_counter()
     w, h = image.size
     try:
         with progress_bar(refiner.stop_args["max_iters"], refiner.method.name,
@@ -83,33 +102,90 @@ def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: R
         decoded = codec.decode(model, data)
     except MemoryError:
         raise CLIError(f"out of memory coding a {w}x{h} image") from None
-    write_atomic(out, lambda tmp: tmp.write_bytes(data))
+    return Coded(data, result, float(psnr_8bit(decoded.x_hat, image.x)[0]), method)
+
+
+def rate_controlled(image: LoadedImage, model: LatentModel, refiner: Refiner, target: Target,
+                    quiet: bool) -> tuple[Probe[Coded], int]:
+    """The λ search of :mod:`sgaplus.ratecontrol` around the refiner's λ; (best, probes)."""
+    from ..ratecontrol import Probe, TargetNotReached, search
+
+    pixels = image.size[0] * image.size[1]
+
+    def encode_at(lmbda: float) -> Probe[Coded]:
+        coded = code_image(image, model, refiner.with_lambda(lmbda), quiet=True)
+        probe = Probe(lmbda, len(coded.data) * 8 / pixels, coded.psnr, coded)
+        if not quiet:
+            print(f"sgaplus: λ {lmbda:.4g}: {probe.bpp:.4f} bpp, {probe.psnr:.2f} dB", file=sys.stderr)
+        return probe
+
+    try:
+        best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
+    except TargetNotReached as exc:
+        raise CLIError(str(exc)) from None
+    return best, len(tried)
+
+
+def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: Refiner,
+                   quiet: bool, target: Target | None = None) -> dict[str, Any]:
+    """Refine, encode, decode-check and atomically write one image (at the λ that meets
+    ``target``, when given); returns its report row."""
+    start = time.perf_counter()
+    w, h = image.size
+    extra: dict[str, Any] = {}
+    if target is None:
+        coded, lmbda = code_image(image, model, refiner, quiet), refiner.lmbda
+    else:
+        best, probes = rate_controlled(image, model, refiner, target, quiet)
+        coded, lmbda = best.payload, best.lmbda
+        extra = {"target": {target.metric: target.value}, "probes": probes}
+    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data))
     return {
-        "output": str(out), "width": w, "height": h, "bytes": len(data),
-        "bpp": len(data) * 8 / (w * h), "bpp_estimated": result.after[0].bpp,
-        "psnr": float(psnr_8bit(decoded.x_hat, image.x)[0]), "iters": result.iters,
-        "seconds": time.perf_counter() - start, "method": method, "lmbda": refiner.lmbda,
-        "model": model.name,
+        "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
+        "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.result.after[0].bpp,
+        "psnr": coded.psnr, "iters": coded.result.iters,
+        "seconds": time.perf_counter() - start, "method": coded.method, "lmbda": lmbda,
+        "model": model.name, **extra,
     }
+
+
+def rate_target(args: argparse.Namespace) -> Target | None:
+    """The rate-control target of the arguments, refused where it cannot work."""
+    from ..ratecontrol import Target
+
+    if args.target_bpp is None and args.target_psnr is None:
+        return None
+    flag = "--target-bpp" if args.target_bpp is not None else "--target-psnr"
+    if args.lmbda is not None:
+        raise CLIError(f"{flag} chooses λ itself; drop --lambda")
+    if args.iters == 0:
+        raise CLIError(f"{flag} works by refining at other λ; it needs --iters > 0, not --no-refine")
+    try:
+        return Target("bpp", args.target_bpp) if args.target_bpp is not None else Target("psnr", args.target_psnr)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.no_refine:
         args.iters = 0
     method_and_schedule(args)  # unknown method or parameter: fail before any work
+    target = rate_target(args)
     if args.input.is_dir():
-        return _run_folder(args)
+        return _run_folder(args, target)
     check_output(args.output, args.force)
     image = load_input(args.input)
     model = load_model_arg(args)
-    row = compress_image(image, args.output, model, build_refiner(args, model), quiet=args.json)
+    row = compress_image(image, args.output, model, build_refiner(args, model), quiet=args.json,
+                         target=target)
     row["file"] = str(args.input)
     if args.json:
         print_json(row)
     else:
+        chosen = f", λ {row['lmbda']:.4g} ({row['probes']} tries)" if target else ""
         print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
               f"(estimated {row['bpp_estimated']:.4f}), PSNR {row['psnr']:.2f} dB, "
-              f"{row['iters']} iterations, {row['seconds']:.1f} s")
+              f"{row['iters']} iterations{chosen}, {row['seconds']:.1f} s")
     return 0
 
 
@@ -124,7 +200,7 @@ def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
     return out
 
 
-def _run_folder(args: argparse.Namespace) -> int:
+def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
     from ..images import ImageError
 
     files = sorted(p for p in args.input.iterdir()
@@ -140,12 +216,13 @@ def _run_folder(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     with progress_bar(len(files), "images", disable=args.json) as bar:
-        for path, target in _outputs(files, outdir).items():
+        for path, out in _outputs(files, outdir).items():
             try:
-                if isinstance(target, str):
-                    raise CLIError(target)
-                check_output(target, args.force)
-                row = compress_image(load_input(path), target, model, refiner, quiet=True)
+                if isinstance(out, str):
+                    raise CLIError(out)
+                check_output(out, args.force)
+                row = compress_image(load_input(path), out, model, refiner, quiet=True,
+                                     target=target)
                 rows.append({"file": str(path), **row})
             except (CLIError, ImageError, ValueError, OSError, RuntimeError) as exc:
                 failed.append((path, str(exc).strip().splitlines()[0] if str(exc).strip()
