@@ -195,3 +195,46 @@ def test_exif_orientation_is_respected(tmp_path, tiny_ckpt, photo_png):
     assert main(["compress", str(tmp_path / "r.jpg"), "-o", str(sgp), "--model", str(tiny_ckpt), "--no-refine"]) == 0
     assert main(["decompress", str(sgp), "-o", str(png), "--model", str(tiny_ckpt)]) == 0
     assert Image.open(png).size == (64, 96)
+
+
+def test_folder_refines_same_size_images_together(tmp_path, capsys, tiny_ckpt, photo_png, monkeypatch):
+    """Consecutive same-size images share a refinement when batch_size allows (on a GPU);
+    each still gets its own file, which decodes to the PSNR the table reports."""
+    import sgaplus.cli.compress as compress
+    from sgaplus.refine import Refiner
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo = Image.open(photo_png)  # 96x64
+    photo.save(src / "a.png")
+    photo.transpose(Image.FLIP_LEFT_RIGHT).save(src / "b.png")
+    photo.transpose(Image.FLIP_TOP_BOTTOM).save(src / "c.png")
+    photo.crop((0, 0, 40, 30)).save(src / "d.png")
+    batches: list[int] = []
+    refine = Refiner.refine
+    monkeypatch.setattr(Refiner, "refine", lambda self, x, progress=None:
+                        batches.append(x.size(0)) or refine(self, x, progress))
+    monkeypatch.setattr(compress, "batch_size", lambda refiner, target, image: 2)
+    assert main(["compress", str(src), "-o", str(out), "--model", str(tiny_ckpt), "--iters", "2",
+                 "--device", "cpu", "--json"]) == 0
+    rows = {Path(r["file"]).stem: r for r in json.loads(capsys.readouterr().out)["images"]}
+    assert batches == [2, 1, 1] and sorted(rows) == ["a", "b", "c", "d"]
+    assert main(["decompress", str(out / "b.sgp"), "-o", str(tmp_path / "b.png"),
+                 "--model", str(tiny_ckpt)]) == 0
+    assert psnr(src / "b.png", tmp_path / "b.png") == pytest.approx(rows["b"]["psnr"], abs=0.01)
+
+
+def test_batch_size_only_on_a_gpu_with_a_fixed_iteration_count(tiny_model):
+    from sgaplus.cli.compress import GPU_BATCH_PIXELS, batch_size
+    from sgaplus.images import LoadedImage
+    from sgaplus.ratecontrol import Target
+    from sgaplus.refine import Refiner
+
+    import torch
+
+    kodak = LoadedImage(torch.zeros(1, 3, 512, 768), "RGB")
+    assert batch_size(Refiner(tiny_model, device="cuda"), None, kodak) == GPU_BATCH_PIXELS // (768 * 512) == 8
+    assert batch_size(Refiner(tiny_model, device="cpu"), None, kodak) == 1
+    assert batch_size(Refiner(tiny_model, device="cuda", time_budget=5.0), None, kodak) == 1
+    assert batch_size(Refiner(tiny_model, device="cuda", patience=30), None, kodak) == 1
+    assert batch_size(Refiner(tiny_model, device="cuda"), Target("bpp", 0.5), kodak) == 1

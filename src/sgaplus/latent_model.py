@@ -58,6 +58,11 @@ class HardLatents:
     def y_hat(self) -> Tensor:
         return (self.y_symbols.double() + self.means).float()
 
+    def image(self, i: int) -> "HardLatents":
+        """Image ``i`` of the batch, as a batch of one (what the coder takes)."""
+        return HardLatents(self.z_hat[i:i + 1], self.y_symbols[i:i + 1], self.means[i:i + 1],
+                           self.scales[i:i + 1])
+
 
 @dataclass
 class LatentModel:

@@ -30,7 +30,5 @@ def actual_bpp(model: LatentModel, hard: HardLatents, x: Tensor) -> list[float] 
     h, w = x.shape[-2:]
     out = []
     for i in range(x.size(0)):
-        one = HardLatents(hard.z_hat[i:i + 1], hard.y_symbols[i:i + 1], hard.means[i:i + 1],
-                          hard.scales[i:i + 1])
-        out.append(len(encode(model, one, w, h)) * 8 / (h * w))
+        out.append(len(encode(model, hard.image(i), w, h)) * 8 / (h * w))
     return out
