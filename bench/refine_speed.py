@@ -23,8 +23,11 @@ smaller crop, in fp32 with the codec's own hard rounding (``LatentModel.quantize
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 from typing import Callable
 
 import torch
@@ -34,6 +37,7 @@ from torch import Tensor
 import _env
 from sgaplus.crops import kodak_dir
 from sgaplus import ops
+from sgaplus.allocator import keep_freed_memory
 from sgaplus.images import load_image
 from sgaplus.latent_model import LatentModel, pad
 from sgaplus.loss import rd_terms
@@ -96,7 +100,7 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
              on_iter: OnIter | None = None, seed: int = 0) -> float:
     """Run ``variant`` for ``iters`` iterations; returns the final true loss (fp32)."""
     dev = default_device()
-    if variant == "reference":
+    if variant.startswith("reference"):
         checker = Refiner(model, method, precision="fp32", device=dev)
         y, z, _ = reference_refine(model.to(dev), x.to(dev), checker.method, iters, seed=seed,
                                    on_iter=on_iter)
@@ -121,7 +125,8 @@ def timed(variant: str, model: LatentModel, x: Tensor, method: str, warmup: int,
         elif t == warmup + window:
             marks["lap"] = clock[0].lap()
 
-    batch = int(variant.split()[2][1:]) if len(variant.split()) > 2 else 1
+    last = variant.split()[-1]
+    batch = int(last[1:]) if last.startswith("x") and last[1:].isdigit() else 1
     _env.reset_peak_rss()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -134,6 +139,38 @@ def timed(variant: str, model: LatentModel, x: Tensor, method: str, warmup: int,
     if torch.cuda.is_available():
         row["cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return row
+
+
+#: The reference loop in a process set up as sgaplus's CLI sets it up (kept memory): how
+#: much of the speed-up is the allocator alone.
+REFERENCE_KEPT = "reference (kept memory)"
+
+
+def timing_image(quick: bool) -> Tensor:
+    x = load_image(KODAK / "kodim01.png").x
+    return x[..., :256, :256] if quick else x
+
+
+def timed_in_child(variant: str, method: str, threads: int, quick: bool, warmup: int,
+                   window: int) -> dict[str, float]:
+    """:func:`timed` in a fresh interpreter, so each loop meets the allocator it would meet
+    in use: the reference glibc's default, sgaplus's the kept memory its CLI sets up
+    (``sgaplus.allocator``); in one process the first setting would hold for both."""
+    spec = dict(variant=variant, method=method, threads=threads, quick=quick, warmup=warmup,
+                window=window)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(spec: str) -> None:
+    s = json.loads(spec)
+    torch.set_num_threads(s["threads"])
+    if s["variant"] != "reference":
+        keep_freed_memory()
+    row = timed(s["variant"], load_model("default"), timing_image(s["quick"]), s["method"],
+                s["warmup"], s["window"])
+    print(json.dumps(row))
 
 
 def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
@@ -236,14 +273,15 @@ def main() -> None:
     warmup, window, rounds = (10, 50, 1 if q else 3) if gpu else (2, 10, 1 if q else 3)
     qh, qw, q_iters = (64, 64, 30) if q else (128, 128, 500)
     x_full = load_image(KODAK / "kodim01.png").x
-    x_time = x_full[..., :256, :256] if q else x_full
+    x_time = timing_image(q)
     x_qual = x_full[..., 160:160 + qh, 256:256 + qw]
     model = load_model("default")
     variants = ["reference", "sgaplus fp32", "sgaplus bf16"]
     # A GPU runs one 768x512 image far below its capacity (launch-bound), so there the
     # Refiner also runs a batch: per image the same loop (tests/test_refine.py), one launch
     # per op for all of them.
-    timed_variants = (variants + [f"sgaplus fp32 x{GPU_BATCH}"]) if gpu else variants
+    timed_variants = [variants[0], REFERENCE_KEPT, *variants[1:]] + (
+        [f"sgaplus fp32 x{GPU_BATCH}"] if gpu else [])
     default = Refiner(model, device=dev).precision
     report = _env.Report(
         _env.header("Refinement speed: reference loop vs sgaplus Refiner"),
@@ -259,7 +297,11 @@ def main() -> None:
     say()
     say("Wall times to 500 / 2000 iterations are the timed window's s/it times the count "
         "(the loop only; set-up and the final fp32 evaluation add about one iteration). "
-        "CPU s/it is process CPU time (with 2 threads about twice the wall time)."
+        "CPU s/it is process CPU time (with 2 threads about twice the wall time). Each "
+        "window runs in a fresh process: the reference with glibc's default allocator, as its "
+        "code runs; sgaplus's loops, and the reference once more for comparison "
+        f"(`{REFERENCE_KEPT}`), with the kept memory that sgaplus's CLI sets up "
+        "(`sgaplus.allocator`). Speed-ups are against the plain reference."
         + (f" `x{GPU_BATCH}`: a batch of {GPU_BATCH} copies of the image refined together; its "
            f"times are per image (the batch's time / {GPU_BATCH})." if gpu else ""))
     say()
@@ -273,7 +315,7 @@ def main() -> None:
             runs: dict[str, list[dict[str, float]]] = {v: [] for v in timed_variants}
             for _ in range(rounds):
                 for v in timed_variants:
-                    runs[v].append(timed(v, model, x_time, method, warmup, window))
+                    runs[v].append(timed_in_child(v, method, threads, q, warmup, window))
             for v in timed_variants:
                 r = {k: statistics.median(row[k] for row in runs[v]) for k in runs[v][0]}
                 if threads == args.threads:
@@ -311,7 +353,8 @@ def main() -> None:
                 f"{100 * (mean / ref_mean - 1):+.2f} % | {statistics.mean(walls):.1f} | "
                 f"{_env.load()} |")
     say()
-    say(f"## Where the time goes: default Refiner (ssl, {default}), kodim01 {w}x{h}")
+    keep_freed_memory()  # from here on, as the sgaplus rows of the throughput table ran
+    say(f"## Where the time goes: default Refiner (ssl, {default}), kodim01 {w}x{h}, kept memory")
     say()
     say(profile(model, x_time, "ssl"))
     if not gpu:
@@ -357,4 +400,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+    else:
+        main()

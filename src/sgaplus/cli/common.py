@@ -83,12 +83,17 @@ def method_and_schedule(args: argparse.Namespace):
 
 
 def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
+    """The command's Refiner; on a CPU the process keeps freed memory (sgaplus.allocator)."""
+    from ..allocator import keep_freed_memory
     from ..refine import Refiner
 
     method, schedule = method_and_schedule(args)
-    return Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
-                   seed=args.seed, device=args.device, time_budget=args.time_budget,
-                   patience=args.patience, **extra)
+    refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
+                      seed=args.seed, device=args.device, time_budget=args.time_budget,
+                      patience=args.patience, **extra)
+    if refiner.device.type == "cpu":
+        keep_freed_memory()
+    return refiner
 
 
 def load_model_arg(args: argparse.Namespace):

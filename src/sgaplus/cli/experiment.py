@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..allocator import keep_freed_memory
     from ..experiments import ORDER, get_protocol
     from ..crops import kodak_dir
     from ..experiments.runner import build_context, run as run_experiments
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise CLIError(f"--threads must be at least 1, not {args.threads}")
         torch.set_num_threads(args.threads)
+    keep_freed_memory()  # the refinement loop reuses its large buffers (sgaplus.allocator)
     protocol = get_protocol(args.protocol)
     out = args.out or Path("docs") / "results" / protocol.name
     ctx, head = build_context(protocol, out, args.data or kodak_dir(), args.models,
