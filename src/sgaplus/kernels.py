@@ -57,7 +57,7 @@ class _InverseGDN(torch.autograd.Function):
         gamma_t = gamma.t()
         for s in range(0, xr.size(0), step):
             xb, n = xr[s:s + step], norm[s:s + step]
-            torch.mm(xb.square(), gamma_t, out=n).add_(beta).sqrt_()
+            torch.addmm(beta, xb.square(), gamma_t, out=n).sqrt_()
             torch.mul(xb, n, out=out[s:s + step])
         ctx.save_for_backward(xr, norm, gamma)
         return _from_rows(out, x)
