@@ -3,12 +3,12 @@
 Every iteration allocates the same large activations and gradients again (50 MB
 each for g_s's last layers at 768x512). glibc serves blocks above its mmap
 threshold with fresh mappings and unmaps them at free, so each iteration
-page-faults them in anew: allocating and filling 50 MB took about 19 ms against
-4 ms for filling alone (measured on the project's CPU), and a refinement
-iteration spent about 15 % of its time so. With ``M_MMAP_MAX = 0`` such blocks
-come from the heap and a high ``M_TRIM_THRESHOLD`` keeps the freed top of the heap,
-so the next iteration reuses pages already mapped (fp32 loop at 768x512, 1 thread:
-0.71 → 0.60 s/it; peak RSS 1.27 → 1.42 GB; docs/bench/refine_speed.md).
+page-faults them in anew. With ``M_MMAP_MAX = 0`` such blocks come from the heap
+and a high ``M_TRIM_THRESHOLD`` keeps the freed top of the heap, so the next
+iteration reuses pages already mapped. Measured by bench/refine_speed.py
+(docs/bench/refine_speed.md, kodim01, 1 thread): the reference loop ran 1.33x
+faster in a process set up so, and sgaplus's fp32 loop went from 0.69 s/it (the
+report before this module) to 0.62 s/it, at about 80-240 MB more peak RSS.
 
 It changes the whole process (memory is kept until exit), so the application
 decides: the CLI calls :func:`keep_freed_memory` before it refines on the CPU;

@@ -181,6 +181,13 @@ def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> i
     return max(1, GPU_BATCH_PIXELS // (w * h))
 
 
+def compress_refiner(args: argparse.Namespace, model: LatentModel) -> Refiner:
+    """The command's Refiner without a loss history: a file needs only the final latents,
+    and the history's true loss is a no-grad forward pass every 10 iterations (``--iters
+    auto`` still checks its plateau)."""
+    return build_refiner(args, model, log_every=0)
+
+
 def rate_target(args: argparse.Namespace) -> Target | None:
     """The rate-control target of the arguments, refused where it cannot work."""
     from ..ratecontrol import Target
@@ -208,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, args.force)
     image = load_input(args.input)
     model = load_model_arg(args)
-    row = compress_image(image, args.output, model, build_refiner(args, model), quiet=args.json,
-                         target=target)
+    row = compress_image(image, args.output, model, compress_refiner(args, model),
+                         quiet=args.json, target=target)
     row["file"] = str(args.input)
     if args.json:
         print_json(row)
@@ -244,7 +251,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         raise CLIError(f"{outdir} is not a folder; a folder input needs an output folder")
     outdir.mkdir(exist_ok=True)
     model = load_model_arg(args)
-    refiner = build_refiner(args, model)
+    refiner = compress_refiner(args, model)
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     errors = (CLIError, ImageError, ValueError, OSError, RuntimeError)
