@@ -133,7 +133,6 @@ def test_each_image_of_a_batch_codes_exactly_at_two_threads(model):
     """μ of a batch equals μ of each image decoded alone whatever the thread count: with
     h_s on the whole batch at 2 threads, 128 px crops failed encode's round-trip check."""
     from conftest import crop
-    from sgaplus.latent_model import HardLatents
 
     x = torch.cat([crop("astronaut", 0, 0, 128, 128), crop("astronaut", 200, 300, 128, 128)])
     threads = torch.get_num_threads()
@@ -141,8 +140,7 @@ def test_each_image_of_a_batch_codes_exactly_at_two_threads(model):
     try:
         hard = Refiner(model, "ssl", iters=2, log_every=0, device="cpu").refine(x).hard
         for i in range(2):
-            one = HardLatents(*(t[i:i + 1] for t in (hard.z_hat, hard.y_symbols, hard.means,
-                                                     hard.scales)))
+            one = hard.image(i)
             assert_same_latents(codec.decode(model, codec.encode(model, one, 128, 128)).hard, one)
     finally:
         torch.set_num_threads(threads)

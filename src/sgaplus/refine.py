@@ -45,6 +45,12 @@ ProgressFn = Callable[[int, float, float], None]
 AUTO_CHECK_EVERY = 10
 
 
+def _checked_lambda(lmbda: float) -> float:
+    if not lmbda > 0:
+        raise ValueError(f"Invalid lambda: {lmbda}")
+    return lmbda
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -116,9 +122,7 @@ class Refiner:
         self.schedule = get_schedule(schedule) if isinstance(schedule, str) else schedule
         if not lr > 0:
             raise ValueError(f"Invalid learning rate: {lr}")
-        self.lmbda = model.lmbda if lmbda is None else lmbda
-        if not self.lmbda > 0:
-            raise ValueError(f"Invalid lambda: {self.lmbda}")
+        self.lmbda = _checked_lambda(model.lmbda if lmbda is None else lmbda)
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"Invalid precision: {precision} (fp32 or bf16)")
         if log_every < 0:
@@ -134,10 +138,8 @@ class Refiner:
 
     def with_lambda(self, lmbda: float) -> "Refiner":
         """This refinement at another λ (semi-multi-rate): what rate control varies."""
-        if not lmbda > 0:
-            raise ValueError(f"Invalid lambda: {lmbda}")
         other = copy.copy(self)
-        other.lmbda = lmbda
+        other.lmbda = _checked_lambda(lmbda)
         return other
 
     def config(self) -> dict[str, Any]:
