@@ -77,3 +77,17 @@ def tiny_images_dir(tmp_path_factory) -> "Path":  # noqa: F821
     to_pil(crop("astronaut", 40, 180, 64, 64)).save(folder / "a.png")
     to_pil(crop("coffee", 100, 200, 64, 64)).save(folder / "b.png")
     return folder
+
+@pytest.fixture(scope="session")
+def context_model(model):
+    """mbt2018 (joint autoregressive + hyperprior) with the bundled model's transforms."""
+    from context_models import trained_context_net, wrap
+
+    return wrap(trained_context_net(model), "ctx-test")
+
+@pytest.fixture(scope="session")
+def tiny_cheng():
+    """An untrained cheng2020-anchor (N=8)."""
+    from context_models import tiny_cheng_net, wrap
+
+    return wrap(tiny_cheng_net(), "tiny-cheng")

@@ -8,7 +8,16 @@ CompressAI internals (``_likelihood``, ``quantiles``, GDN's reparametrised β, �
     x̂ ◀──g_s── ŷ = Q(y − μ) + μ ◀───────────┘
 
 Two grids matter for exact bitstreams (spec §3, issue "real bitstreams"):
-z is rounded on the plain integer grid and y relative to μ. CompressAI's
+z is rounded on the plain integer grid and y relative to μ.
+
+Context models (``mbt2018``, ``cheng2020-anchor``: CompressAI's
+``JointAutoregressiveHierarchicalPriors`` and its subclasses) add a masked
+convolution over ŷ, so μ and σ of a latent depend on the latents decoded before
+it. There y is rounded on the plain integer grid (ŷ = round(y), the quantity
+CompressAI's own forward pass feeds the context model and g_s), μ and σ follow
+from ŷ, and ŷ is coded under the discretised Gaussian N(μ, σ): ŷ never depends on
+μ's last bits, and the coder's μ, σ come from :class:`SerialContext`, the one
+float64 position-by-position computation that encoder and decoder share. CompressAI's
 entropy bottleneck codes ``round(z - median)``; :meth:`LatentModel.prepare`
 rounds the medians to integers once, so its grid and the refinement's grid are
 the same. μ and σ for coding are computed by a float64 CPU copy of h_s, so the
@@ -19,13 +28,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN
-from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+from compressai.models import (JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior,
+                               ScaleHyperprior)
 from torch import Tensor, nn
 
 from .kernels import InverseGDN, SubpixelDeconv
@@ -45,23 +57,29 @@ class HardLatents:
 
     Attributes:
         z_hat: round(z), on the integer grid.
-        y_symbols: round(y - μ), integers.
-        means, scales: μ and σ from h_s(ẑ) in float64 (the coder's parameters).
+        y_symbols: round(y - μ), integers; for context models (``centred`` False)
+            round(y) itself.
+        means, scales: μ and σ in float64 (from h_s(ẑ), and for context models
+            from the context of ŷ too).
+        centred: whether the symbols are relative to μ (ŷ = symbols + μ).
     """
 
     z_hat: Tensor
     y_symbols: Tensor
     means: Tensor
     scales: Tensor
+    centred: bool = True
 
     @property
     def y_hat(self) -> Tensor:
+        if not self.centred:
+            return self.y_symbols.float()
         return (self.y_symbols.double() + self.means).float()
 
     def image(self, i: int) -> "HardLatents":
         """Image ``i`` of the batch, as a batch of one (what the coder takes)."""
         return HardLatents(self.z_hat[i:i + 1], self.y_symbols[i:i + 1], self.means[i:i + 1],
-                           self.scales[i:i + 1])
+                           self.scales[i:i + 1], self.centred)
 
 
 @dataclass
@@ -69,7 +87,8 @@ class LatentModel:
     """A frozen hyperprior with a name and its training λ.
 
     Args:
-        net: ``compressai.models.MeanScaleHyperprior`` or ``ScaleHyperprior``.
+        net: ``compressai.models.ScaleHyperprior``, ``MeanScaleHyperprior`` or a
+            context model (``JointAutoregressiveHierarchicalPriors``, ``Cheng2020Anchor``).
         name: identity written into bitstreams and reports.
         lmbda: the λ the model was trained with (loss ``λ·255²·MSE + bpp``).
         meta: free-form metadata (training figures, provenance).
@@ -85,6 +104,13 @@ class LatentModel:
             raise ValueError(f"unsupported architecture {type(self.net).__name__}")
         self.net.eval().requires_grad_(False)
         self.has_means = isinstance(self.net, MeanScaleHyperprior)
+        self.has_context = isinstance(self.net, JointAutoregressiveHierarchicalPriors)
+        if self.has_context:
+            # MaskedConv2d multiplies its weight by the mask in every forward; a
+            # checkpoint may hold nonzero masked taps, so mask once now, before the
+            # fingerprint, which must not change when the model first runs.
+            cp = self.net.context_prediction
+            cp.weight.data.mul_(cp.mask)
         self._h_s64 = copy.deepcopy(self.net.h_s).cpu().double()
         self._fingerprint: str | None = None
         self._loop_g_s: nn.Module | None = None
@@ -143,11 +169,41 @@ class LatentModel:
         return scales[..., :h, :w], means[..., :h, :w]
 
     def hyper_synthesis(self, z_hat: Tensor, y_shape: torch.Size) -> tuple[Tensor, Tensor]:
-        """(σ, μ) = h_s(ẑ), cropped to y's spatial size."""
+        """(σ, μ) = h_s(ẑ), cropped to y's spatial size (models without context)."""
         return self._split(self.net.h_s(z_hat), y_shape)
+
+    def _context_parameters(self, params: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """(σ, μ) of a context model from h_s's output and ŷ, all positions at once."""
+        h, w = y_hat.shape[-2:]
+        ctx = self.net.context_prediction(y_hat)
+        gaussian = self.net.entropy_parameters(torch.cat((params[..., :h, :w], ctx), dim=1))
+        return gaussian.chunk(2, 1)
+
+    def latents(self, y: Tensor, z_hat: Tensor,
+                rounding: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(ŷ, σ, μ) of latents ``y`` given ẑ, with ``rounding`` hard or relaxed.
+
+        Without context, ŷ = rounding(y − μ) + μ with (σ, μ) = h_s(ẑ); with context,
+        ŷ = rounding(y) and (σ, μ) follow from h_s(ẑ) and ŷ through the masked
+        convolution, so during refinement the rate sees the *relaxed* ŷ's context.
+        """
+        params = self.net.h_s(z_hat)
+        if not self.has_context:
+            scales, means = self._split(params, y.shape)
+            return rounding(y - means) + means, scales, means
+        y_hat = rounding(y)
+        scales, means = self._context_parameters(params, y_hat)
+        return y_hat, scales, means
 
     def synthesis(self, y_hat: Tensor) -> Tensor:
         return self.net.g_s(y_hat)
+
+    @property
+    def synthesis_halo(self) -> int:
+        """Latents of context g_s needs around a tile for tiled decoding to equal whole
+        decoding: 4 for the GDN stacks (< ±2 reached), 8 for cheng2020-anchor's
+        residual blocks (±6.5: 3x3 convolutions at every scale)."""
+        return 4 if any(isinstance(m, GDN) for m in self.net.g_s) else 8
 
     def loop_synthesis(self) -> nn.Module:
         """g_s for the refinement loop on the CPU, fp32 channels_last: the same
@@ -190,8 +246,17 @@ class LatentModel:
 
         Runs h_s in float64 on the CPU: the scale indexes and means then do not
         depend on the device, the thread count or the refinement's precision.
+        For context models ŷ = round(y); its (σ, μ) here come from one float64 pass
+        over all positions (for the figures; the coder recomputes them with
+        :class:`SerialContext`, and ŷ itself does not depend on them).
         """
         z_hat = torch.round(z.detach().float().cpu())
+        if self.has_context:
+            y_hat = torch.round(y.detach().double().cpu())
+            params = self._hyper_params64(z_hat)
+            with _one_thread():
+                scales, means = _Float64Context(self)(params, y_hat)
+            return HardLatents(z_hat, y_hat.float(), means, scales, centred=False)
         scales, means = self.hyper_decode(z_hat, y.shape)
         y_symbols = torch.round(y.detach().double().cpu() - means)
         return HardLatents(z_hat, y_symbols.float(), means, scales)
@@ -207,14 +272,104 @@ class LatentModel:
         decoder sees one image with whatever threads it has, so h_s runs here on one
         contiguous image at a time on one thread.
         """
+        return self._split(self._hyper_params64(z_hat), y_shape)
+
+    def _hyper_params64(self, z_hat: Tensor) -> Tensor:
+        """h_s(ẑ) in float64, one contiguous image at a time on one thread (see above)."""
         z = z_hat.double().cpu().contiguous()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            params = torch.cat([self._h_s64(z[i:i + 1]) for i in range(z.size(0))])
-        finally:
-            torch.set_num_threads(threads)
-        return self._split(params, y_shape)
+        with _one_thread():
+            return torch.cat([self._h_s64(z[i:i + 1]) for i in range(z.size(0))])
+
+    def serial_context(self, z_hat: Tensor, y_shape: tuple[int, int, int]) -> "SerialContext":
+        """The coder's position-by-position (σ, μ) for one image of a context model."""
+        if not self.has_context:
+            raise ValueError(f"{self.name} has no context model")
+        return SerialContext(self, self._hyper_params64(z_hat[:1]), y_shape)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Float64Context:
+    """A context model's masked convolution and entropy-parameters network as float64
+    matrices: the 12 causal taps of the 5x5 mask gathered into one (2M, 12·M) matrix,
+    the 1x1 convolutions as (out, in) matrices, LeakyReLU slopes kept."""
+
+    def __init__(self, model: LatentModel) -> None:
+        cp = model.net.context_prediction
+        if cp.kernel_size != (5, 5) or cp.stride != (1, 1) or cp.padding != (2, 2):
+            raise ValueError("unsupported context model: expected a 5x5 masked convolution")
+        self.taps = [(dy, dx) for dy in range(5) for dx in range(5) if cp.mask[0, 0, dy, dx]]
+        w = cp.weight.detach().double().cpu()
+        self.w_ctx = torch.cat([w[:, :, dy, dx] for dy, dx in self.taps], dim=1)  # (2M, 12M)
+        self.b_ctx = cp.bias.detach().double().cpu()
+        self.layers: list[tuple[Tensor, Tensor] | float] = []
+        for m in model.net.entropy_parameters:
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1):
+                self.layers.append((m.weight.detach().double().cpu()[:, :, 0, 0],
+                                    m.bias.detach().double().cpu()))
+            elif isinstance(m, nn.LeakyReLU):
+                self.layers.append(float(m.negative_slope))
+            else:
+                raise ValueError(f"unsupported entropy-parameters layer {type(m).__name__}")
+
+    def head(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """(σ, μ) from rows ``h`` = [h_s params, context] of shape (P, 4M)."""
+        for layer in self.layers:
+            if isinstance(layer, float):
+                h = torch.where(h >= 0, h, h * layer)
+            else:
+                h = torch.addmm(layer[1], h, layer[0].t())
+        return h.chunk(2, 1)
+
+    def __call__(self, params: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """(σ, μ) of every position of a batch at once (the figures' path)."""
+        b, m, h, w = y_hat.shape
+        padded = F.pad(y_hat, (2, 2, 2, 2))
+        window = torch.cat([padded[:, :, dy:dy + h, dx:dx + w] for dy, dx in self.taps], dim=1)
+        ctx = torch.addmm(self.b_ctx, window.permute(0, 2, 3, 1).reshape(-1, window.size(1)),
+                          self.w_ctx.t())
+        rows = torch.cat((params[..., :h, :w].permute(0, 2, 3, 1).reshape(b * h * w, -1), ctx), 1)
+        scales, means = self.head(rows)
+        back = lambda t: t.reshape(b, h, w, m).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+        return back(scales), back(means)
+
+
+class SerialContext:
+    """(σ, μ) of one image's latents position by position, in raster order, as a
+    decoder must compute them: each position's context is the ŷ set before it.
+
+    Encoder and decoder both run :meth:`run`, float64 on one thread, so their σ and μ
+    agree bit for bit (a whole-image convolution sums in another order). The cost is
+    one chain of small matrix-vector products per position.
+    """
+
+    def __init__(self, model: LatentModel, params: Tensor, y_shape: tuple[int, int, int]) -> None:
+        m, self.h, self.w = y_shape
+        self.f = _Float64Context(model)
+        self.params = params[0, :, :self.h, :self.w].permute(1, 2, 0).contiguous()  # (h, w, 2M)
+        self.y_hat = torch.zeros(self.h + 2, self.w + 4, m, dtype=torch.float64)  # zero border
+
+    def run(self, step: Callable[[int, int, Tensor, Tensor], Tensor]) -> Tensor:
+        """Visit every position in raster order: ``step(i, j, σ, μ)`` returns that
+        position's ŷ (M,), which the later positions' context then sees. Returns ŷ
+        as (1, M, H, W) float64."""
+        taps, f = self.f.taps, self.f
+        with _one_thread():
+            for i in range(self.h):
+                for j in range(self.w):
+                    window = torch.cat([self.y_hat[i + dy, j + dx] for dy, dx in taps])
+                    ctx = torch.addmv(f.b_ctx, f.w_ctx, window)
+                    scales, means = f.head(torch.cat((self.params[i, j], ctx))[None])
+                    self.y_hat[i + 2, j + 2] = step(i, j, scales[0], means[0])
+        return self.y_hat[2:, 2:self.w + 2].permute(2, 0, 1)[None].contiguous()
 
 
 def pad(x: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
     x ─pad─▶ g_a, h_a ─▶ (y, z) leaf tensors, a fresh Adam per batch
       for t in 0..T-1:
         ẑ = Q_t(z);  (σ, μ) = h_s(ẑ);  ŷ = Q_t(y − μ) + μ
+          (context models: ŷ = Q_t(y), (σ, μ) from h_s(ẑ) and the context of ŷ)
         L = λ·255²·MSE(g_s(ŷ), x) + bpp(ŷ | σ, μ) + bpp(ẑ);  Adam step on (y, z)
     ─▶ hard latents: ẑ = round(z), ŷ = round(y − μ) + μ   (what the bitstream carries)
 
@@ -198,8 +199,7 @@ class Refiner:
         """Hard-rounded loss, PSNR and bpp on the device (for the history only)."""
         with torch.no_grad():
             z_hat = torch.round(z)
-            scales, means = self.model.hyper_synthesis(z_hat, y.shape)
-            y_hat = torch.round(y - means) + means
+            y_hat, scales, means = self.model.latents(y, z_hat, torch.round)
             terms, x_hat = self._terms(x, y_hat, z_hat, scales, means)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms.bpp
 
@@ -228,8 +228,8 @@ class Refiner:
             while not stop.done(t, time.perf_counter() - start):
                 tau = self.schedule(t)
                 z_tilde = self.method(z, tau, gen)
-                scales, means = model.hyper_synthesis(z_tilde, y.shape)
-                y_tilde = self.method(y - means, tau, gen) + means
+                y_tilde, scales, means = model.latents(y, z_tilde,
+                                                       lambda v: self.method(v, tau, gen))
                 losses = self._terms(xd, y_tilde, z_tilde, scales, means)[0].loss(self.lmbda)
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
