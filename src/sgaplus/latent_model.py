@@ -319,10 +319,13 @@ class _Float64Context:
                 self.layers.append(float(m.negative_slope))
             else:
                 raise ValueError(f"unsupported entropy-parameters layer {type(m).__name__}")
+        if not self.layers or isinstance(self.layers[0], float):
+            raise ValueError("unsupported entropy-parameters network: it must start with a 1x1 convolution")
 
-    def head(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """(σ, μ) from rows ``h`` = [h_s params, context] of shape (P, 4M)."""
-        for layer in self.layers:
+    def head(self, h: Tensor, layers: list | None = None) -> tuple[Tensor, Tensor]:
+        """(σ, μ) from rows ``h`` = [h_s params, context] of shape (P, 4M), or from the
+        output of an earlier layer with the remaining ``layers``."""
+        for layer in self.layers if layers is None else layers:
             if isinstance(layer, float):
                 h = torch.where(h >= 0, h, h * layer)
             else:
@@ -360,14 +363,24 @@ class SerialContext:
     def run(self, step: Callable[[int, int, Tensor, Tensor], Tensor]) -> Tensor:
         """Visit every position in raster order: ``step(i, j, σ, μ)`` returns that
         position's ŷ (M,), which the later positions' context then sees. Returns ŷ
-        as (1, M, H, W) float64."""
-        taps, f = self.f.taps, self.f
+        as (1, M, H, W) float64.
+
+        The first entropy-parameters layer is split: its h_s half is one matrix
+        product over all positions before the loop (h_s's output is known up front,
+        and both sides run the same product on the same tensor), its context half
+        runs per position (about 18 % of the work saved at M = 192).
+        """
+        f, m2 = self.f, self.params.size(-1)
+        (w0, b0), rest = f.layers[0], f.layers[1:]
+        known = torch.addmm(b0, self.params.reshape(-1, m2), w0[:, :m2].t()).reshape(self.h, self.w, -1)
+        w0_ctx = w0[:, m2:].contiguous()
         with _one_thread():
             for i in range(self.h):
                 for j in range(self.w):
-                    window = torch.cat([self.y_hat[i + dy, j + dx] for dy, dx in taps])
+                    window = torch.cat([self.y_hat[i + dy, j + dx] for dy, dx in f.taps])
                     ctx = torch.addmv(f.b_ctx, f.w_ctx, window)
-                    scales, means = f.head(torch.cat((self.params[i, j], ctx))[None])
+                    hidden = torch.addmv(known[i, j], w0_ctx, ctx)[None]
+                    scales, means = f.head(hidden, rest)
                     self.y_hat[i + 2, j + 2] = step(i, j, scales[0], means[0])
         return self.y_hat[2:, 2:self.w + 2].permute(2, 0, 1)[None].contiguous()
 
