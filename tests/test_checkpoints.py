@@ -63,6 +63,8 @@ FORMS = {
     "train.py": ("mbt2018-mean", "checkpoint_best_loss.pth.tar", train_py_checkpoint),
     "dataparallel": ("mbt2018-mean", "dp.pth", lambda n: {f"module.{k}": v for k, v in updated(n).items()}),
     "never-updated": ("mbt2018-mean", "raw.pth", lambda n: n.state_dict()),
+    "torch.compile": ("mbt2018-mean", "compiled.pth",
+                      lambda n: {f"_orig_mod.{k}": v for k, v in updated(n).items()}),
     "fp16": ("mbt2018-mean", "half.pth",
              lambda n: {k: v.half() if v.is_floating_point() else v for k, v in updated(n).items()}),
     "scale-hyperprior": ("bmshj2018-hyperprior", "bmshj.pth", updated),
@@ -236,3 +238,15 @@ def test_help_explains_both_lambdas(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--train-lambda λ the λ the model was trained with" in text
     assert "--lambda λ λ of the refinement loss (default: the model's training λ" in text
+
+
+def test_eval_codecs_takes_a_checkpoint_without_lambda(tmp_path, capsys, tiny_images_dir):
+    """Evaluating needs no λ: the model is listed with λ unknown and no R-D loss."""
+    plain = save_form(tmp_path, "train.py")
+    md = tmp_path / "docs" / "models.md"
+    code, _, err = run(capsys, "eval-codecs", "--kodak", tiny_images_dir, "--models", plain, "--out", md)
+    assert code == 0, err
+    text = md.read_text()
+    assert f"| `{plain}` | unknown | 8, 12 |" in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| `{plain}` | 0."))
+    assert row.endswith("| n/a |")
