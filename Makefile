@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/refine_scaling.py
 	$(BIN)/python bench/refine_stopping.py
 	$(BIN)/python bench/train_precision.py
+	$(BIN)/python bench/model_load.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -15,6 +15,21 @@ import torch
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_downloads():
+    """Zoo downloads go to a closed loopback port: no test reaches beyond 127.0.0.1
+    (tests/test_zoo_download.py points SGAPLUS_ZOO_URL at its own loopback server)."""
+    import os
+
+    old = os.environ.get("SGAPLUS_ZOO_URL")
+    os.environ["SGAPLUS_ZOO_URL"] = "http://127.0.0.1:9"
+    yield
+    if old is None:
+        del os.environ["SGAPLUS_ZOO_URL"]
+    else:
+        os.environ["SGAPLUS_ZOO_URL"] = old
+
+
 @pytest.fixture(scope="session")
 def model():
     """The bundled default model (trained), frozen, on the CPU."""

@@ -115,7 +115,7 @@ def test_refiner_time_budget_extremes(tiny_model, photo):
 @pytest.fixture
 def cli_tiny(monkeypatch, tiny_model):
     """`--model default` resolves to the tiny model, so CLI runs take seconds."""
-    monkeypatch.setattr("sgaplus.zoo.load_model", lambda spec, lmbda=None: tiny_model)
+    monkeypatch.setattr("sgaplus.zoo.load_model", lambda spec, lmbda=None, **kw: tiny_model)
 
 
 def refine_json(capsys, *argv) -> dict:

@@ -143,7 +143,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.init_meta: dict[str, Any] = {}
         if cfg.init is not None:
-            warm = load_file(cfg.init, cfg.lmbda)
+            warm = load_file(cfg.init, require_lambda=False)  # only its weights are used
             net, self.init_meta = warm.net, {**warm.meta, "file": cfg.init.name}
             if (net.N, net.M) != (cfg.N, cfg.M):
                 self.log(f"--init has N={net.N}, M={net.M}; using those")

@@ -27,11 +27,27 @@ def parse_params(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+#: ``--model``'s help, shared by every command that takes a model.
+MODEL_HELP = ("'default', NAME:QUALITY[:METRIC] (sgaplus-msh:2, mbt2018-mean:3, mbt2018:4:ms-ssim, "
+              "cheng2020-anchor:2; CompressAI's weights are downloaded on first use, from "
+              "$SGAPLUS_ZOO_URL when set) or a checkpoint file (sgaplus's, CompressAI's train.py "
+              ".pth.tar or a state dict)")
+
+#: ``--train-lambda``'s help: the λ a model was trained with, which no refinement changes.
+TRAIN_LAMBDA_HELP = ("the λ the model was trained with, for a checkpoint that does not record it "
+                     "(CompressAI's train.py checkpoints and state dicts); a recorded λ is never "
+                     "overridden")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="default",
-                   help="'default', NAME:QUALITY (sgaplus-msh:2, mbt2018-mean:3) or a checkpoint file")
-    p.add_argument("--lambda", dest="lmbda", type=float, default=None,
-                   help="λ of the refinement loss (default: the model's training λ; another value = semi-multi-rate)")
+    """``--model``, and its two λ: the training λ (a fact about the weights) and the
+    refinement λ (a choice of this run, which defaults to the training λ)."""
+    p.add_argument("--model", default="default", help=MODEL_HELP)
+    p.add_argument("--train-lambda", dest="train_lmbda", type=float, default=None, metavar="λ",
+                   help=TRAIN_LAMBDA_HELP)
+    p.add_argument("--lambda", dest="lmbda", type=float, default=None, metavar="λ",
+                   help="λ of the refinement loss (default: the model's training λ; another value "
+                        "is semi-multi-rate: the same model at another rate)")
 
 
 class _ItersAction(argparse.Action):
@@ -97,9 +113,11 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
 
 
 def load_model_arg(args: argparse.Namespace):
+    """``--model`` with ``--train-lambda``; its training λ may stay unknown when ``--lambda``
+    gives the refinement λ, since nothing else needs it."""
     from ..zoo import load_model
 
-    return load_model(args.model)
+    return load_model(args.model, args.train_lmbda, require_lambda=args.lmbda is None)
 
 
 def check_output(path: Path, force: bool) -> None:

@@ -40,7 +40,7 @@ def model_for(model_name: str, spec: str | None):
 
     if spec is None:
         spec = model_name if ":" in model_name else "default"
-    return load_model(spec)
+    return load_model(spec, require_lambda=False)  # decoding needs no λ
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "writes docs/models.md")
     p.add_argument("--kodak", type=Path, help="image folder (default ../shared/data/kodak24)")
     p.add_argument("--images", type=int, help="use only the first N images (quick runs)")
-    p.add_argument("--models", nargs="+",
-                   help="models to evaluate (default: every sgaplus-msh quality that is built)")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="models to evaluate: names, NAME:LOW..HIGH ranges (mbt2018-mean:1..8) or files "
+                        "(default: every sgaplus-msh quality that is built); a file that records no "
+                        "training λ gets no R-D loss")
     p.add_argument("--compare", nargs="+", default=[],
                    help="further models (e.g. a warm start) listed and plotted, but not part of the family's curve")
     p.add_argument("--out", type=Path, default=Path("docs/models.md"), help="markdown report")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import codecs_eval as ce
     from ..crops import kodak_dir, list_images, read_rgb
     from ..train import hardware
-    from ..zoo import load_model
+    from ..zoo import expand_specs, load_model
     from .common import progress_bar
 
     if args.threads:
@@ -83,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"no images in {kodak}")
     figures = args.figures or args.out.parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    specs = args.models or default_models()
-    models = [load_model(s) for s in specs + args.compare]
+    specs = expand_specs(args.models or default_models())
+    args.compare = expand_specs(args.compare)
+    models = [load_model(s, require_lambda=False) for s in specs + args.compare]
     images = [read_rgb(p).permute(1, 2, 0).numpy() for p in files]
     names = [f.name for f in files]
     start = time.monotonic()
@@ -183,7 +186,7 @@ def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds
         else:  # a checkpoint sgaplus did not train, e.g. a warm start itself
             ours_s, time_s, hw_s = "0 (not trained by sgaplus)", "0", "n/a"
             warm = f"this file ({meta.get('steps', 'unknown')} steps, {meta.get('device', '?')})"
-        out.append(f"| `{spec}` | {m.lmbda:g} | {m.net.N}, {m.net.M} | {ours_s} | "
+        out.append(f"| `{spec}` | {'unknown' if math.isnan(m.lmbda) else f'{m.lmbda:g}'} | {m.net.N}, {m.net.M} | {ours_s} | "
                    f"{batch_s} | {time_s} | {hw_s} | "
                    f"{meta.get('date', '?')} | {warm} | {val_s} |")
     out += ["", f"## Kodak, unrefined ({len(files)} images, means per image)", "",
@@ -194,7 +197,8 @@ def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds
             "| model | bpp (estimated) | bpp (.sgp file) | PSNR dB | R-D loss |", "|---|---|---|---|---|"]
     for c, note in ((ours, ""), (others, " (comparison, not in the family curve)")):
         for spec, b, ba, p, lo in zip(c.labels, c.bpp, c.bpp_actual, c.psnr, c.loss):
-            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | {lo:.4f} |")
+            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | "
+                       f"{'n/a' if math.isnan(lo) else f'{lo:.4f}'} |")
     out += ["", "Pillow codecs (same images; one point per quality setting):", ""]
     for c in curves:
         pts = ", ".join(f"{lab} ({b:.3f}, {p:.2f})" for lab, b, p in zip(c.labels, c.bpp, c.psnr))

@@ -18,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="quick", choices=list(PROTOCOLS),
                    help="quick: CPU-sized reduction; full: the paper's protocol (GPU)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
-                   help="the λ family (model names or files); default sgaplus-msh:1-4, "
+                   help="the λ family: model names, NAME:LOW..HIGH ranges (mbt2018-mean:1..8: "
+                        "CompressAI's official weights) or checkpoint files; default sgaplus-msh:1..4, "
                         "falling back to the warm-start checkpoints")
+    p.add_argument("--train-lambda", dest="train_lmbdas", type=float, nargs="+", metavar="λ",
+                   help="the training λ of each --models entry, in order, for checkpoints that do "
+                        "not record it (a model that records its λ must be given that λ)")
     p.add_argument("--out", type=Path, help="result folder (default docs/results/<protocol>)")
     p.add_argument("--data", type=Path, help="Kodak folder (default ../shared/data/kodak24)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -44,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     keep_freed_memory()  # the refinement loop reuses its large buffers (sgaplus.allocator)
     protocol = get_protocol(args.protocol)
     out = args.out or Path("docs") / "results" / protocol.name
+    if args.train_lmbdas and not args.models:
+        raise CLIError("--train-lambda needs --models")
     ctx, head = build_context(protocol, out, args.data or kodak_dir(), args.models,
-                              args.device)
+                              args.device, args.train_lmbdas)
     names = list(ORDER) if args.name == "all" else [args.name]
     sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)
     for name in names:

@@ -3,9 +3,11 @@
 The λ family is ``sgaplus-msh:1..4`` when those are built; where one is missing
 we fall back to the warm-start checkpoint of the same λ in ``../shared/models``
 and label it as a warm start with its step count, so no table passes an
-undertrained model off as ours. A model's directory key carries a prefix of its
-weight fingerprint: when a file is replaced (e.g. a newly exported default
-model), its old results are never reused.
+undertrained model off as ours. ``--models`` replaces the family with any models
+``sgaplus.zoo.load_model`` names (``mbt2018-mean:1..8`` for CompressAI's official
+weights). A model's directory key carries a prefix of its weight fingerprint: when
+a file is replaced (e.g. a newly exported default model), its old results are
+never reused; results record which weights ran (:func:`provenance.weights`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..latent_model import LatentModel
-from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, load_model
+from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
+from .provenance import source, weights
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,10 +56,14 @@ class ModelRef:
     def lmbda(self) -> float:
         return self.model.lmbda
 
+    @property
+    def source(self) -> str:
+        return source(self.model)
+
     def describe(self) -> dict[str, object]:
         return {"spec": self.spec, "key": self.key, "label": self.label, "lmbda": self.lmbda,
                 "steps": self.steps, "warm_start": self.warm_start,
-                "fingerprint": self.model.fingerprint()}
+                "fingerprint": self.model.fingerprint(), "weights": weights(self.model)}
 
 
 def _is_warm_start(spec: str, model: LatentModel) -> bool:
@@ -88,6 +95,8 @@ def ref(spec: str | Path, lmbda: float | None = None) -> ModelRef:
     base = "default" if spec == "default" else model.name
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", base).strip("-")
     kind = "warm start" if warm else ("default model" if spec == "default" else model.name)
+    if "url" in model.meta.get("weights", {}):
+        kind = f"CompressAI {kind}"
     return ModelRef(spec=spec, model=model, key=f"{slug}-{model.fingerprint()[:8]}",
                     label=f"{kind} λ={model.lmbda:g} ({step_text})", steps=steps, warm_start=warm)
 
@@ -99,10 +108,19 @@ def family_spec(lmbda: float) -> str:
     return str(warm_start_path(lmbda))
 
 
-def resolve_family(specs: list[str] | None, lambdas: tuple[float, ...]) -> list[ModelRef]:
-    """The λ family, sorted by λ: ``specs`` if given, else one model per λ (with fallback)."""
-    refs = [ref(s) for s in (specs or [family_spec(l) for l in lambdas])]
-    return sorted(refs, key=lambda r: r.lmbda)
+def resolve_family(specs: list[str] | None, lambdas: tuple[float, ...],
+                   train_lambdas: list[float] | None = None) -> list[ModelRef]:
+    """The λ family, sorted by λ: ``specs`` (ranges expanded) if given, else one model per
+    λ (with fallback). ``train_lambdas``: the training λ of each spec, in order, for
+    files that record none (one that does must agree)."""
+    if not specs:
+        return sorted((ref(family_spec(l)) for l in lambdas), key=lambda r: r.lmbda)
+    specs = expand_specs(specs)
+    given = train_lambdas or [None] * len(specs)
+    if len(given) != len(specs):
+        raise ValueError(f"--train-lambda gives {len(given)} λ for {len(specs)} models; give one per "
+                         "model, in --models order (a range counts each quality)")
+    return sorted((ref(s, l) for s, l in zip(specs, given)), key=lambda r: r.lmbda)
 
 
 def nearest(refs: list[ModelRef], lmbda: float) -> ModelRef:

@@ -8,9 +8,12 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from ..latent_model import LatentModel
 
 _PACKAGES = ("sgaplus", "torch", "compressai", "numpy", "scipy", "pillow", "bjontegaard", "matplotlib")
 
@@ -55,6 +58,20 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head}+dirty" if head and dirty else (head or "unknown")
+
+
+def weights(model: LatentModel) -> dict[str, Any]:
+    """Which weights ran: name, architecture, training metric, the fingerprint of the
+    loaded tensors (what bitstreams record) and the file they came from (its path, the URL
+    of a zoo download, the SHA-256 of its bytes)."""
+    return {"name": model.name, "arch": model.meta.get("arch"), "metric": model.meta.get("metric"),
+            "fingerprint": model.fingerprint(), **model.meta.get("weights", {})}
+
+
+def source(model: LatentModel) -> str:
+    """Where the weights came from, in one string: the zoo URL, else the file's path."""
+    w = model.meta.get("weights", {})
+    return w.get("url") or w.get("file") or "unknown"
 
 
 def header(protocol: dict[str, Any], device: str | None) -> dict[str, Any]:

@@ -94,9 +94,9 @@ def render(ctx: Context, sections: dict[str, Section], header: dict[str, Any],
         "",
         "Models:",
         "",
-        table(["role", "model", "λ", "training steps", "fingerprint"],
+        table(["role", "model", "λ", "training steps", "fingerprint", "weights"],
               [[role, m.label, f"{m.lmbda:g}", f"{m.steps:,}" if m.steps else "?",
-                m.model.fingerprint()[:12]]
+                m.model.fingerprint()[:12], f"`{m.source}`"]
                for role, group in (("family", ctx.family), ("stage", ctx.stages)) for m in group]),
         "",
         "## Findings",

@@ -22,9 +22,9 @@ from .units import Store
 
 
 def build_context(protocol: Protocol, out: Path, data_dir: Path, models: list[str] | None,
-                  device: str | None) -> tuple[Context, dict]:
+                  device: str | None, train_lambdas: list[float] | None = None) -> tuple[Context, dict]:
     head = make_header(protocol.as_dict(), device)
-    family = resolve_family(models, protocol.family_lambdas)
+    family = resolve_family(models, protocol.family_lambdas, train_lambdas)
     main = nearest(family, protocol.main_lambda)
     ctx = Context(protocol=protocol, out=out, family=family, main=main,
                   images=load_images(protocol.images, data_dir),
