@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -21,10 +22,28 @@ def test_refine_json(capsys, photo_png):
     assert code == 0
     data = json.loads(out)
     for key in ("bpp_before", "bpp_after", "psnr_before", "psnr_after", "loss_before",
-                "loss_after", "iters", "seconds", "method", "model"):
+                "loss_after", "iters", "seconds", "method", "model", "ms_ssim_before",
+                "ms_ssim_after", "ms_ssim_db_before", "ms_ssim_db_after"):
         assert key in data
-    assert data["iters"] == 30 and data["method"] == "ssl"
+    assert data["iters"] == 30 and data["method"] == "ssl" and data["distortion"] == "mse"
     assert data["loss_after"] < data["loss_before"]
+    assert 0 < data["ms_ssim_after"] < 1
+    assert data["ms_ssim_db_after"] == pytest.approx(-10 * math.log10(1 - data["ms_ssim_after"]), rel=1e-5)
+
+
+def test_refine_for_ms_ssim(capsys, photo_png, tmp_path):
+    hist = tmp_path / "h.csv"
+    code, out, _ = run(capsys, "refine", str(photo_png), "--iters", "10", "--distortion", "ms-ssim",
+                       "--lambda", "16.64", "--history", str(hist), "--log-every", "5", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["distortion"] == data["config"]["distortion"] == "ms-ssim"
+    assert data["loss_before"] == pytest.approx(16.64 * (1 - data["ms_ssim_before"]) + data["bpp_before"],
+                                                abs=0.02)  # the loss's MS-SSIM is of the float image
+    rows = list(csv.DictReader(open(hist)))
+    assert [int(r["iter"]) for r in rows] == [5, 10] and 0 < float(rows[-1]["ms_ssim"]) < 1
+    code, out, _ = run(capsys, "refine", str(photo_png), "--iters", "2", "--distortion", "ms-ssim",
+                       "--lambda", "16.64")
+    assert code == 0 and "(ms-ssim)" in out and "MS-SSIM dB" in out
 
 
 def test_refine_table_outputs_and_no_overwrite(capsys, photo_png, tmp_path):
@@ -67,6 +86,7 @@ def test_methods_lists_everything(capsys):
     (["refine", "{png}", "--param", "r=1"], "does not take"),
     (["refine", "{png}", "--schedule", "nope"], "unknown schedule"),
     (["refine", "{png}", "--lr", "0"], "Invalid learning rate"),
+    (["refine", "{png}", "--distortion", "ms-ssim"], "trained for mse"),
     (["refine", "{png}", "--iters", "-1"], "Invalid iterations"),
     (["refine", "{png}", "--model", "nope:3"], "unknown model"),
     (["refine", "{png}", "--model", "{missing}.pt"], "model file not found"),

@@ -59,6 +59,12 @@ def test_round_trip_reports_real_figures(tmp_path, capsys, photo_png):
     d = run_json(capsys, ["decompress", str(sgp), "-o", str(png), "--json"])
     assert (d["width"], d["height"]) == (96, 64) and d["seconds"] > 0
     assert psnr(photo_png, png) == pytest.approx(c["psnr"], abs=1e-3)
+    from sgaplus.distortion import ms_ssim
+    from sgaplus.images import load_image
+
+    decoded = float(ms_ssim(load_image(png).x, load_image(photo_png).x)[0])
+    assert c["ms_ssim"] == pytest.approx(decoded, abs=1e-6) and c["distortion"] == "mse"
+    assert c["ms_ssim_db"] == pytest.approx(-10 * np.log10(1 - decoded), abs=1e-4)
     i = run_json(capsys, ["info", str(sgp), "--json"])
     assert i["method"] == "ssl" and i["iters"] == 2 and i["bytes"] == c["bytes"]
     assert main(["info", str(sgp)]) == 0 and "768" not in capsys.readouterr().err

@@ -126,6 +126,31 @@ def test_rd_reports_bd_rows(ran):
             assert {"bd_rate_pct", "bd_psnr_db"} <= set(data[f"estimated@{at}:{pair}"])
 
 
+def test_ms_ssim_is_shown_where_units_record_it(env, ran):
+    """New units carry MS-SSIM and the tables show it; units refined before sgaplus reported
+    MS-SSIM (simulated by removing it) render the tables as before, without it."""
+    from sgaplus.experiments.context import EXPERIMENTS
+
+    ctx, _ = env
+    unit = ctx.store.load(ctx.main, ctx.setting("ssl"), ctx.images[0].id)
+    assert 0 < unit["after"]["ms_ssim"] < 1 and unit["refiner"]["distortion"] == "mse"
+    assert "PSNR / MS-SSIM" in ran["rd"].body and "| MS-SSIM |" in ran["semi-multi-rate"].body
+    saved = {p: p.read_text() for p in (ctx.out / "units").glob("*/*/*.json")}
+    try:
+        for path, text in saved.items():
+            old = json.loads(text)
+            for key in ("before", "after"):
+                del old[key]["ms_ssim"], old[key]["ms_ssim_db"]
+            path.write_text(json.dumps(old))
+        assert "MS-SSIM" not in EXPERIMENTS.get("semi-multi-rate").analyse(ctx).body
+        without = re.sub(r" / 0\.\d{4}", "", ran["rd"].body.replace(" / MS-SSIM where its units have it", "")
+                         .replace("PSNR / MS-SSIM", "PSNR"))
+        assert EXPERIMENTS.get("rd").analyse(ctx).body == without
+    finally:
+        for path, text in saved.items():
+            path.write_text(text)
+
+
 def test_resume_skips_finished_units(env, ran, monkeypatch):
     from sgaplus.experiments.runner import run
     from sgaplus.refine import Refiner

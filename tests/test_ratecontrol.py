@@ -68,6 +68,17 @@ def test_compress_hits_a_target_bpp(tmp_path, capsys, photo_png):
     assert json.loads(capsys.readouterr().out)["lmbda"] == pytest.approx(row["lmbda"], rel=1e-3)
 
 
+def test_rate_control_for_ms_ssim_starts_from_the_given_lambda(tmp_path, capsys, photo_png):
+    """An mse model refined for MS-SSIM has no λ of its own in those units: --lambda
+    (refused with a target otherwise) is where the search starts."""
+    out = tmp_path / "m.sgp"
+    assert main(["compress", str(photo_png), "-o", str(out), "--iters", "2", "--device", "cpu",
+                 "--distortion", "ms-ssim", "--lambda", "16.64", "--target-psnr", "20", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["distortion"] == "ms-ssim" and row["psnr"] >= 20 and row["probes"] >= 1
+    assert 16.64 / 4 <= row["lmbda"] <= 16.64 * 4
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--target-bpp", "0.0001"], "not reached"),
     (["--target-bpp", "0.5", "--lambda", "0.01"], "drop --lambda"),

@@ -152,7 +152,13 @@ def test_eval_codecs_writes_report(tmp_path, image_dirs):
     assert main(["eval-codecs", "--kodak", str(image_dirs[1]), "--models", str(a), str(b),
                  "--out", str(md)]) == 0
     text = md.read_text()
-    assert "| JPEG |" in text and "mbt2018-mean" in text and "| 8, 12 | 2 |" in text
+    assert "| JPEG | PSNR |" in text and "| JPEG | MS-SSIM dB |" in text and "mbt2018-mean" in text
+    assert "| 8, 12 | 2 |" in text
+    with open(tmp_path / "docs" / "figures" / "rd_kodak.csv") as f:
+        rows = list(csv.DictReader(f))
+    with open(tmp_path / "docs" / "figures" / "codecs_kodak.csv") as f:
+        points = list(csv.DictReader(f))
+    assert rows and all(0 < float(r["ms_ssim"]) < 1 for r in rows + points)
     assert (tmp_path / "docs" / "figures" / "rd_kodak.png").stat().st_size > 1000
 
 
@@ -169,13 +175,14 @@ def test_docs_match_the_default_model(model):
     """docs/models.md's check line is what the bundled model gives on astronaut."""
     import skimage.data
 
-    m = re.search(r"`default` on scikit-image `astronaut` \(512x512\): bpp ([\d.]+), PSNR ([\d.]+) dB",
-                  DOCS.read_text())
+    m = re.search(r"`default` on scikit-image `astronaut` \(512x512\): bpp ([\d.]+), PSNR ([\d.]+) dB, "
+                  r"MS-SSIM ([\d.]+)", DOCS.read_text())
     assert m, "docs/models.md lacks the check line; run sgaplus eval-codecs"
     x = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255
     got = evaluate(model, x)[0]
     assert float(m.group(1)) == pytest.approx(got.bpp, abs=6e-5)
     assert float(m.group(2)) == pytest.approx(got.psnr, abs=6e-4)
+    assert float(m.group(3)) == pytest.approx(got.ms_ssim, abs=6e-6)
 
 
 @pytest.mark.skipif(not KODAK.is_dir(), reason="needs ../shared/data/kodak24")
@@ -194,3 +201,4 @@ def test_docs_kodim01_matches_the_default_model(model):
     assert DEFAULT_MODEL.is_file()
     assert float(want[0]["bpp"]) == pytest.approx(got.bpp, abs=1e-6)
     assert float(want[0]["psnr"]) == pytest.approx(got.psnr, abs=1e-4)
+    assert float(want[0]["ms_ssim"]) == pytest.approx(got.ms_ssim, abs=1e-6)

@@ -1,44 +1,49 @@
 """The rate-distortion loss of the spec (§2) and the figures reported beside it.
 
-    L = λ · 255² · mean((x̂ − x)²) + bpp_y + bpp_z,   bpp = −Σ log2 p / (H·W)
+    L = λ · w · D + bpp_y + bpp_z,   bpp = −Σ log2 p / (H·W)
 
-H·W are the pixels of the *original* image, so padding to a multiple of 64 is
-paid for in bits, never hidden.
+with D, w of :mod:`sgaplus.distortion`: the spec's λ·255²·MSE, or CompressAI's
+λ·(1 − MS-SSIM). H·W are the pixels of the *original* image, so padding to a
+multiple of 64 is paid for in bits, never hidden.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
+from . import ops
+from .distortion import MSE, Distortion, ms_ssim, ms_ssim_scales, mse
 from .latent_model import HardLatents, LatentModel
 
 
 @dataclass
 class RDTerms:
-    """Per-image tensors of one forward pass (shape (B,))."""
+    """Per-image tensors of one forward pass (shape (B,)); ``weight`` is the loss's w."""
 
-    mse: Tensor
+    distortion: Tensor
     bpp_y: Tensor
     bpp_z: Tensor
+    weight: float
 
     @property
     def bpp(self) -> Tensor:
         return self.bpp_y + self.bpp_z
 
     def loss(self, lmbda: float) -> Tensor:
-        return lmbda * 255.0**2 * self.mse + self.bpp
+        return lmbda * self.weight * self.distortion + self.bpp
 
 
 @dataclass
 class Metrics:
     """One image's figures for a set of hard-rounded latents.
 
-    ``psnr`` is measured on the clamped 8-bit reconstruction, i.e. the image a
-    decoder writes; ``loss`` is the spec's true R-D loss (float reconstruction).
+    ``psnr`` and ``ms_ssim`` are measured on the clamped 8-bit reconstruction, i.e.
+    the image a decoder writes (``ms_ssim`` None for images of 10 px or less on a
+    side, see :mod:`sgaplus.distortion`); ``loss`` is the true R-D loss of the
+    refinement's distortion (float reconstruction); ``mse`` is of the float one.
     """
 
     loss: float
@@ -47,8 +52,10 @@ class Metrics:
     bpp_z: float
     psnr: float
     mse: float
+    ms_ssim: float | None
+    ms_ssim_db: float | None
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
 
 
@@ -64,11 +71,12 @@ def rd_terms(
     z_hat: Tensor,
     scales: Tensor,
     means: Tensor,
+    distortion: Distortion = MSE,
 ) -> tuple[RDTerms, Tensor]:
     """Decode ``y_hat`` and price (ŷ, ẑ); returns the terms and x̂ cropped to x's size."""
     h, w = x.shape[-2:]
     x_hat = model.synthesis(y_hat)[..., :h, :w]
-    return price(model, x, x_hat, y_hat, z_hat, scales, means), x_hat
+    return price(model, x, x_hat, y_hat, z_hat, scales, means, distortion), x_hat
 
 
 def price(
@@ -79,6 +87,7 @@ def price(
     z_hat: Tensor,
     scales: Tensor,
     means: Tensor,
+    distortion: Distortion = MSE,
 ) -> RDTerms:
     """The loss terms of an already decoded ``x_hat`` (cropped to x's size).
 
@@ -87,13 +96,13 @@ def price(
     """
     lik_y, lik_z = model.likelihoods(y_hat, z_hat, scales, means)
     pixels = x.shape[-2] * x.shape[-1]
-    mse = (x_hat.float() - x).pow(2).flatten(1).mean(1)
-    return RDTerms(mse, bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels)
+    return RDTerms(distortion.measure(x_hat, x), bits(lik_y.float()) / pixels,
+                   bits(lik_z.float()) / pixels, distortion.weight)
 
 
 @torch.no_grad()
 def hard_metrics(
-    model: LatentModel, x: Tensor, hard: HardLatents, lmbda: float
+    model: LatentModel, x: Tensor, hard: HardLatents, lmbda: float, distortion: Distortion = MSE
 ) -> tuple[list[Metrics], Tensor]:
     """Per-image figures of transmitted latents, in fp32 on the model's device.
 
@@ -104,20 +113,29 @@ def hard_metrics(
     dev = model.device
     x = x.to(dev)
     terms, x_hat = rd_terms(model, x, hard.y_hat.to(dev), hard.z_hat.to(dev),
-                            hard.scales.float().to(dev), hard.means.float().to(dev))
-    psnr, loss = psnr_8bit(x_hat, x), terms.loss(lmbda)
+                            hard.scales.float().to(dev), hard.means.float().to(dev), distortion)
+    psnr, loss, err = psnr_8bit(x_hat, x), terms.loss(lmbda), mse(x_hat, x)
+    ssim = ms_ssim_8bit(x_hat, x)
+    ssim_db = None if ssim is None else ops.decibels(1 - ssim)
     rows = [Metrics(loss=float(loss[i]), bpp=float(terms.bpp[i]), bpp_y=float(terms.bpp_y[i]),
-                    bpp_z=float(terms.bpp_z[i]), psnr=float(psnr[i]), mse=float(terms.mse[i]))
+                    bpp_z=float(terms.bpp_z[i]), psnr=float(psnr[i]), mse=float(err[i]),
+                    ms_ssim=None if ssim is None else float(ssim[i]),
+                    ms_ssim_db=None if ssim_db is None else float(ssim_db[i]))
             for i in range(x.size(0))]
     return rows, x_hat
 
 
+def to_8bit(x_hat: Tensor) -> Tensor:
+    """The reconstruction a decoder writes: clamped to [0, 1] and rounded to 8 bits (fp32)."""
+    return (x_hat.float().clamp(0, 1) * 255).round() / 255
+
+
 def psnr_8bit(x_hat: Tensor, x: Tensor) -> Tensor:
     """PSNR in dB per image of the clamped, 8-bit-rounded reconstruction."""
-    q = (x_hat.float().clamp(0, 1) * 255).round() / 255
-    mse = (q - x).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
+    return ops.decibels(mse(to_8bit(x_hat), x))
 
 
-def psnr_from_mse(mse: float) -> float:
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
+def ms_ssim_8bit(x_hat: Tensor, x: Tensor) -> Tensor | None:
+    """MS-SSIM per image of the clamped, 8-bit-rounded reconstruction; None where the
+    image is too small to have one (:mod:`sgaplus.distortion`)."""
+    return ms_ssim(to_8bit(x_hat), x) if ms_ssim_scales(*x.shape[-2:]) else None

@@ -1,8 +1,9 @@
-"""Numerical guards of the relaxations, each named and documented once.
+"""Numerical guards of the relaxations and the distortions, each named and documented once.
 
 Following tensorflow-compression's ``ops/math_ops.py``: every clamp or epsilon
 that keeps a formula finite lives here, with what it guards and what it does not.
-The values are those of the SGA+ reference code (spec §4).
+The relaxations' values are those of the SGA+ reference code (spec §4); MS-SSIM's
+are pytorch-msssim's, which CompressAI trains with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ PROB_FLOOR = 1e-6
 #: Uniform samples feeding logistic/Gumbel noise stay inside (0, 1) so that
 #: log(u) and log(1 - u) are finite; float32 rand can return exactly 0.
 UNIFORM_EPS = 1e-7
+
+#: The error in a dB figure (MSE for PSNR, 1 − MS-SSIM for MS-SSIM dB) is floored so an
+#: exact reconstruction reports 120 dB rather than infinity.
+ERROR_FLOOR = 1e-12
 
 
 def clamp_distance(d: torch.Tensor) -> torch.Tensor:
@@ -62,3 +67,19 @@ def ssl_log_prob(d: torch.Tensor, a: float) -> torch.Tensor:
     """
     d = d.clamp(SSL_EPS, 1 - SSL_EPS)
     return torch.nn.functional.logsigmoid(-a * torch.logit(d))
+
+
+def nonnegative_ssim(s: torch.Tensor) -> torch.Tensor:
+    """SSIM or its contrast-structure term clamped at 0 (relu), as pytorch-msssim does.
+
+    Both are negative where x̂ is anti-correlated with x; MS-SSIM raises them to the
+    fractional powers of its scale weights, which is NaN for a negative base. The clamp
+    does not guard the gradient of s^w at s = 0 (infinite); relu's gradient, 0 there,
+    stops it before it reaches x̂.
+    """
+    return torch.relu(s)
+
+
+def decibels(error: torch.Tensor) -> torch.Tensor:
+    """−10·log10(error), with the error floored at :data:`ERROR_FLOOR`."""
+    return 10 * torch.log10(1.0 / error.clamp_min(ERROR_FLOOR))

@@ -4,10 +4,11 @@
       for t in 0..T-1:
         ẑ = Q_t(z);  (σ, μ) = h_s(ẑ);  ŷ = Q_t(y − μ) + μ
           (context models: ŷ = Q_t(y), (σ, μ) from h_s(ẑ) and the context of ŷ)
-        L = λ·255²·MSE(g_s(ŷ), x) + bpp(ŷ | σ, μ) + bpp(ẑ);  Adam step on (y, z)
+        L = λ·D(g_s(ŷ), x) + bpp(ŷ | σ, μ) + bpp(ẑ);  Adam step on (y, z)
     ─▶ hard latents: ẑ = round(z), ŷ = round(y − μ) + μ   (what the bitstream carries)
 
-The network is frozen; only y and z move. Images of one batch share nothing but
+D is 255²·MSE or 1 − MS-SSIM (:mod:`sgaplus.distortion`), by default what the model
+was trained for. The network is frozen; only y and z move. Images of one batch share nothing but
 the forward pass: the loss is a sum of per-image losses and Adam is elementwise,
 so a batch gives the same result as refining each image alone.
 
@@ -33,6 +34,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
+from .distortion import MS_SSIM, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
 from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit
 from .relax import Relaxation, get_relaxation
@@ -64,7 +66,9 @@ class RefineResult:
         hard: the transmitted latents (CPU; ``y_hat`` decodes them).
         before / after: per-image figures of the unrefined and refined hard latents.
         history: rows ``iter, image, tau, loss_method, loss_true, gap, psnr, bpp``
-            every ``log_every`` iterations (true loss with hard rounding).
+            every ``log_every`` iterations (true loss with hard rounding); an ms-ssim
+            refinement adds ``ms_ssim``, the true loss's own (of the float
+            reconstruction; ``after`` reports the 8-bit one).
         iters: iterations run (may be below the cap with a budget or ``auto``).
         x_hat: the decoded reconstruction of ``hard`` (B, 3, H, W), unclamped.
     """
@@ -90,6 +94,10 @@ class Refiner:
         lr: Adam learning rate (0.005).
         lmbda: λ of the loss; default the model's training λ. Another value is
             semi-multi-rate: it moves the result along the R-D curve.
+        distortion: ``"mse"`` or ``"ms-ssim"`` (:mod:`sgaplus.distortion`); default the
+            metric the model was trained for. Another one needs ``lmbda``: the model's
+            training λ is in its own metric's units (0.013 for mse would be a λ of
+            almost pure rate for ms-ssim, whose CompressAI models use 2.40-220).
         seed: seeds the relaxation noise (one ``torch.Generator`` per call).
         log_every: interval of the true-loss history (0 = none, only before/after).
         time_budget, patience, min_delta: see :class:`StopRule`.
@@ -110,6 +118,7 @@ class Refiner:
         iters: int = 2000,
         lr: float = 0.005,
         lmbda: float | None = None,
+        distortion: str | None = None,
         seed: int = 0,
         log_every: int = 10,
         time_budget: float | None = None,
@@ -124,6 +133,11 @@ class Refiner:
         if not lr > 0:
             raise ValueError(f"Invalid learning rate: {lr}")
         self.lmbda = _checked_lambda(model.lmbda if lmbda is None else lmbda)
+        self.distortion = get_distortion(distortion or trained_for(model))
+        if lmbda is None and self.distortion.name != trained_for(model):
+            raise ValueError(
+                f"{model.name} was trained for {trained_for(model)}, so its λ {model.lmbda:g} is no λ "
+                f"for {self.distortion.name}: give one (--lambda)")
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"Invalid precision: {precision} (fp32 or bf16)")
         if log_every < 0:
@@ -146,7 +160,8 @@ class Refiner:
     def config(self) -> dict[str, Any]:
         return {
             "method": self.method.config(), "schedule": self.schedule.config(),
-            **self.stop_args, "lr": self.lr, "lmbda": self.lmbda, "seed": self.seed,
+            **self.stop_args, "lr": self.lr, "lmbda": self.lmbda,
+            "distortion": self.distortion.name, "seed": self.seed,
             "precision": self.precision, "model": self.model.name,
         }
 
@@ -188,20 +203,20 @@ class Refiner:
         g_s = self.model.loop_synthesis() if self.uses_kernels else self.model.synthesis
         with self._autocast():
             x_hat = g_s(y_hat)[..., :x.size(-2), :x.size(-1)]
-        return price(self.model, x, x_hat, y_hat, z_hat, scales, means), x_hat
+        return price(self.model, x, x_hat, y_hat, z_hat, scales, means, self.distortion), x_hat
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, hard: HardLatents) -> tuple[list[Metrics], Tensor]:
         """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ."""
-        return hard_metrics(self.model, x, hard, self.lmbda)
+        return hard_metrics(self.model, x, hard, self.lmbda, self.distortion)
 
-    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Hard-rounded loss, PSNR and bpp on the device (for the history only)."""
+    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, RDTerms]:
+        """Hard-rounded loss, PSNR and loss terms on the device (for the history only)."""
         with torch.no_grad():
             z_hat = torch.round(z)
             y_hat, scales, means = self.model.latents(y, z_hat, torch.round)
             terms, x_hat = self._terms(x, y_hat, z_hat, scales, means)
-        return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms.bpp
+        return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms
 
     def refine(self, x: Tensor, progress: ProgressFn | None = None) -> RefineResult:
         """Refine a batch ``x`` (B, 3, H, W) in [0, 1] of one size; any H, W."""
@@ -236,15 +251,17 @@ class Refiner:
                 opt.step()
                 t += 1
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
-                    true, psnr, bpp = self._true_losses(xd, y.detach(), z.detach())
+                    true, psnr, terms = self._true_losses(xd, y.detach(), z.detach())
                     stop.observe(t, float(true.mean()))
                     for i in range(x.size(0) if self.log_every else 0):
                         history.append({
                             "iter": t, "image": i, "tau": tau,
                             "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
                             "gap": float(losses[i].detach() - true[i]), "psnr": float(psnr[i]),
-                            "bpp": float(bpp[i]),
+                            "bpp": float(terms.bpp[i]),
                         })
+                        if self.distortion is MS_SSIM:
+                            history[-1]["ms_ssim"] = float(1 - terms.distortion[i])
                 if progress is not None:
                     progress(t, tau, float(losses.detach().mean()))
 

@@ -84,6 +84,11 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
                    help="stop refining each image after this many seconds (the result so far is kept)")
     p.set_defaults(patience=None)
     p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=None,
+                   help="distortion of the refinement loss: mse (λ·255²·MSE + bpp) or ms-ssim "
+                        "(λ·(1 − MS-SSIM) + bpp, as CompressAI trains its ms-ssim models, λ 2.40-220); "
+                        "default: the metric the model was trained for. Another one needs --lambda "
+                        "in its units")
     p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
 
@@ -105,7 +110,7 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
 
     method, schedule = method_and_schedule(args)
     refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
-                      seed=args.seed, device=args.device, time_budget=args.time_budget,
+                      distortion=args.distortion, seed=args.seed, device=args.device, time_budget=args.time_budget,
                       patience=args.patience, **extra)
     if refiner.device.type == "cpu":
         keep_freed_memory()

@@ -1,6 +1,7 @@
 """``sgaplus compress IMAGE -o FILE.sgp`` (or ``DIR -o OUTDIR``): refine, entropy-code, write.
 
-The reported ``psnr`` is measured on what ``sgaplus decompress`` will produce:
+The reported ``psnr`` and ``ms_ssim`` (with ``ms_ssim_db`` = −10·log10(1 − MS-SSIM))
+are measured on what ``sgaplus decompress`` will produce:
 the written bytes are decoded in-process (CPU, portable convolutions) before
 the file is renamed into place. ``bpp`` is the real file size (header
 included) over the original pixels; ``bpp_estimated`` is the refinement's
@@ -57,8 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="code the encoder's latents without refinement (same as --iters 0)")
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--target-bpp", type=float, metavar="BPP",
-                      help="rate control: the largest file of at most BPP bits per pixel (searches λ; "
-                           f"each of up to {PROBES} tries is a whole refinement)")
+                      help="rate control: the largest file of at most BPP bits per pixel (searches λ "
+                           f"from the model's, or from --lambda with --distortion; each of up to {PROBES} "
+                           "tries is a whole refinement)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
                       help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -85,8 +87,11 @@ class Coded:
     data: bytes
     bpp_estimated: float
     psnr: float
+    ms_ssim: float | None
+    ms_ssim_db: float | None
     iters: int
     method: str
+    distortion: str
 
 
 def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
@@ -96,7 +101,8 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
     import torch
 
     from .. import codec
-    from ..loss import psnr_8bit
+    from ..loss import ms_ssim_8bit, psnr_8bit
+    from ..ops import decibels
 
     w, h = images[0].size
     try:
@@ -110,8 +116,11 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
         for i, image in enumerate(images):
             data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
                                 method=method, lmbda=refiner.lmbda, iters=result.iters)
-            psnr = float(psnr_8bit(codec.decode(model, data).x_hat, image.x)[0])
-            coded.append(Coded(data, result.after[i].bpp, psnr, result.iters, method))
+            x_hat = codec.decode(model, data).x_hat
+            psnr, ssim = psnr_8bit(x_hat, image.x), ms_ssim_8bit(x_hat, image.x)
+            ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
+            coded.append(Coded(data, result.after[i].bpp, float(psnr[0]), *ssim_figures, result.iters,
+                               method, refiner.distortion.name))
     except MemoryError:
         raise CLIError(f"out of memory coding {len(images)} image(s) of {w}x{h}") from None
     return coded
@@ -146,8 +155,9 @@ def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel,
     return {
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
-        "psnr": coded.psnr, "iters": coded.iters, "seconds": seconds, "method": coded.method,
-        "lmbda": lmbda, "model": model.name, **extra,
+        "psnr": coded.psnr, "ms_ssim": coded.ms_ssim, "ms_ssim_db": coded.ms_ssim_db,
+        "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": lmbda,
+        "distortion": coded.distortion, "model": model.name, **extra,
     }
 
 
@@ -189,14 +199,19 @@ def compress_refiner(args: argparse.Namespace, model: LatentModel) -> Refiner:
 
 
 def rate_target(args: argparse.Namespace) -> Target | None:
-    """The rate-control target of the arguments, refused where it cannot work."""
+    """The rate-control target of the arguments, refused where it cannot work.
+
+    The search starts from the model's λ, which is only a λ of the model's own metric:
+    with ``--distortion`` (perhaps another metric) ``--lambda`` gives the start instead.
+    """
     from ..ratecontrol import Target
 
     if args.target_bpp is None and args.target_psnr is None:
         return None
     flag = "--target-bpp" if args.target_bpp is not None else "--target-psnr"
-    if args.lmbda is not None:
-        raise CLIError(f"{flag} chooses λ itself; drop --lambda")
+    if args.lmbda is not None and args.distortion is None:
+        raise CLIError(f"{flag} chooses λ itself; drop --lambda (with --distortion, --lambda is "
+                       "where its search starts)")
     if args.iters == 0:
         raise CLIError(f"{flag} works by refining at other λ; it needs --iters > 0, not --no-refine")
     try:
@@ -222,8 +237,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(row)
     else:
         chosen = f", λ {row['lmbda']:.4g} ({row['probes']} tries)" if target else ""
+        ssim = "" if row["ms_ssim"] is None else \
+            f", MS-SSIM {row['ms_ssim']:.4f} ({row['ms_ssim_db']:.2f} dB)"
         print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
-              f"(estimated {row['bpp_estimated']:.4f}), PSNR {row['psnr']:.2f} dB, "
+              f"(estimated {row['bpp_estimated']:.4f}), PSNR {row['psnr']:.2f} dB{ssim}, "
               f"{row['iters']} iterations{chosen}, {row['seconds']:.1f} s")
     return 0
 
@@ -309,16 +326,22 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
 
 
 def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> None:
-    print(f"{'image':24}{'size':>11}{'bytes':>9}{'bpp':>8}{'bpp est':>9}{'PSNR':>8}{'iters':>7}{'s':>7}")
+    def db(value: float | None) -> str:
+        return f"{value:11.2f}" if value is not None else f"{'n/a':>11}"
+
+    print(f"{'image':24}{'size':>11}{'bytes':>9}{'bpp':>8}{'bpp est':>9}{'PSNR':>8}{'MS-SSIM dB':>11}"
+          f"{'iters':>7}{'s':>7}")
     for r in rows:
         size = f"{r['width']}x{r['height']}"
         print(f"{Path(r['file']).name[:23]:24}{size:>11}{r['bytes']:>9}{r['bpp']:8.4f}"
-              f"{r['bpp_estimated']:9.4f}{r['psnr']:8.2f}{r['iters']:>7}{r['seconds']:7.1f}")
+              f"{r['bpp_estimated']:9.4f}{r['psnr']:8.2f}{db(r['ms_ssim_db'])}{r['iters']:>7}"
+              f"{r['seconds']:7.1f}")
     if rows:
         n = len(rows)
         mean = {k: sum(r[k] for r in rows) / n for k in ("bpp", "bpp_estimated", "psnr", "seconds")}
+        ssim = [r["ms_ssim_db"] for r in rows]
         print(f"{f'mean of {n}':24}{'':11}{'':9}{mean['bpp']:8.4f}{mean['bpp_estimated']:9.4f}"
-              f"{mean['psnr']:8.2f}{'':7}{mean['seconds']:7.1f}")
+              f"{mean['psnr']:8.2f}{db(None if None in ssim else sum(ssim) / n)}{'':7}{mean['seconds']:7.1f}")
     if failed:
         print(f"{len(failed)} file(s) failed:", file=sys.stderr)
         for path, error in failed:

@@ -2,7 +2,8 @@
 
 Writes the whole of ``docs/models.md`` (provenance of each model read from its
 own metadata, so a warm start is never passed off as our training), a per-image
-CSV and an R-D plot. Also writes the default model's figures on scikit-image's
+CSV and an R-D plot, in PSNR and in MS-SSIM dB (the published mbt2018-mean
+points have PSNR only). Also writes the default model's figures on scikit-image's
 astronaut, so the test suite can check the document without Kodak.
 """
 
@@ -42,6 +43,10 @@ def pct(v: float) -> str:
     return "n/a" if math.isnan(v) else f"{v:+.1f} %"
 
 
+def num(v: float, digits: int) -> str:
+    return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+
+
 def default_models() -> list[str]:
     from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS
 
@@ -60,7 +65,8 @@ def check_line(model) -> str | None:
 
     x = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255
     m = evaluate(model, x)[0]
-    return f"`default` on scikit-image `{CHECK_IMAGE}` (512x512): bpp {m.bpp:.4f}, PSNR {m.psnr:.3f} dB"
+    return (f"`default` on scikit-image `{CHECK_IMAGE}` (512x512): bpp {m.bpp:.4f}, PSNR {m.psnr:.3f} dB, "
+            f"MS-SSIM {m.ms_ssim:.5f}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,15 +113,14 @@ def run(args: argparse.Namespace) -> int:
                 per_image.append({"model": spec, "fingerprint": model.fingerprint()[:16], "image": name, **r})
             curve = ours if spec in specs else others
             curve.labels.append(spec)
-            for key in ("bpp", "bpp_actual", "psnr"):
+            for key in ("bpp", "bpp_actual", "psnr", "ms_ssim"):
                 getattr(curve, key).append(float(np.mean([r[key] for r in rows])))
-            curve.loss.append(float(np.mean([model.lmbda * 255**2 * 10 ** (-r["psnr"] / 10) + r["bpp"]
-                                             for r in rows])))
+            curve.loss.append(float(np.mean([rd_loss(model, r) for r in rows])))
     mbt = ce.Curve("mbt2018-mean (CompressAI, published)", ce.MBT2018_MEAN["bpp"], ce.MBT2018_MEAN["psnr"])
     seconds = time.monotonic() - start
 
     with open(figures / "rd_kodak.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["model", "fingerprint", "image", "bpp", "bpp_actual", "psnr"])
+        w = csv.DictWriter(f, fieldnames=["model", "fingerprint", "image", *ce.MODEL_FIELDS])
         w.writeheader()
         w.writerows(per_image)
     plot(figures / "rd_kodak.png", curves + [mbt], ours, others, len(files))
@@ -132,23 +137,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def rd_loss(model, row: dict[str, float]) -> float:
+    """The R-D loss of one image's row at the model's own λ, in the metric it was trained for."""
+    from ..distortion import trained_for
+
+    if trained_for(model) == "ms-ssim":
+        return model.lmbda * (1 - row["ms_ssim"]) + row["bpp"]
+    return model.lmbda * 255**2 * 10 ** (-row["psnr"] / 10) + row["bpp"]
+
+
 def plot(path: Path, curves: list, ours, others, n_images: int) -> None:
+    """PSNR (left) and MS-SSIM dB (right) against bpp."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for c in curves:
-        ax.plot(c.bpp, c.psnr, "--" if "published" in c.name else "-", marker=".", label=c.name)
-    ax.plot(ours.bpp, ours.psnr, "-o", color="k", label=f"{ours.name}, estimated bits")
-    ax.plot(ours.bpp_actual, ours.psnr, ":s", color="k", mfc="none", label=f"{ours.name}, .sgp file bits")
-    for label, b, p in zip(others.labels, others.bpp, others.psnr):
-        ax.plot([b], [p], "x", color="tab:red", label=f"{Path(label).stem} (comparison, estimated bits)")
-    ax.set(xlabel="bits per pixel", ylabel="PSNR (dB, RGB)", xlim=(0, 1.7),
-           title=f"Kodak ({n_images} images), unrefined base models")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, quality, ylabel in ((axes[0], "psnr", "PSNR (dB, RGB)"),
+                                (axes[1], "ms_ssim_db", "MS-SSIM dB, −10·log10(1 − MS-SSIM)")):
+        for c in curves:
+            if c.ms_ssim or quality == "psnr":  # the published mbt2018-mean points have PSNR only
+                ax.plot(c.bpp, getattr(c, quality), "--" if "published" in c.name else "-", marker=".",
+                        label=c.name)
+        ax.plot(ours.bpp, getattr(ours, quality), "-o", color="k", label=f"{ours.name}, estimated bits")
+        ax.plot(ours.bpp_actual, getattr(ours, quality), ":s", color="k", mfc="none",
+                label=f"{ours.name}, .sgp file bits")
+        for label, b, q in zip(others.labels, others.bpp, getattr(others, quality)):
+            ax.plot([b], [q], "x", color="tab:red", label=f"{Path(label).stem} (comparison, estimated bits)")
+        ax.set(xlabel="bits per pixel", ylabel=ylabel, xlim=(0, 1.7))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Kodak ({n_images} images), unrefined base models")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -192,28 +212,37 @@ def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds
     out += ["", f"## Kodak, unrefined ({len(files)} images, means per image)", "",
             "Estimated bits: −log2 of the likelihoods of the hard-rounded latents. Actual bits: the size "
             "of the complete `.sgp` file (`sgaplus.codec.encode`, header included). PSNR of the 8-bit output.", "",
-            "R-D loss: λ·255²·MSE + bpp at the model's own λ (8-bit MSE, estimated bits), "
+            "MS-SSIM: pytorch-msssim's, as CompressAI trains and evaluates with, of the 8-bit output "
+            "(images above 160 px: five scales); MS-SSIM dB = −10·log10(1 − MS-SSIM) of the mean.", "",
+            "R-D loss: λ·255²·MSE + bpp at the model's own λ (8-bit MSE, estimated bits; "
+            "λ·(1 − MS-SSIM) + bpp for a model trained for MS-SSIM), "
             "mean over images; lower is better, comparable only between models of one λ.", "",
-            "| model | bpp (estimated) | bpp (.sgp file) | PSNR dB | R-D loss |", "|---|---|---|---|---|"]
+            "| model | bpp (estimated) | bpp (.sgp file) | PSNR dB | MS-SSIM | MS-SSIM dB | R-D loss |",
+            "|---|---|---|---|---|---|---|"]
     for c, note in ((ours, ""), (others, " (comparison, not in the family curve)")):
-        for spec, b, ba, p, lo in zip(c.labels, c.bpp, c.bpp_actual, c.psnr, c.loss):
-            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | "
+        for spec, b, ba, p, ms, ms_db, lo in zip(c.labels, c.bpp, c.bpp_actual, c.psnr, c.ms_ssim,
+                                                 c.ms_ssim_db, c.loss):
+            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | {num(ms, 5)} | {num(ms_db, 3)} | "
                        f"{'n/a' if math.isnan(lo) else f'{lo:.4f}'} |")
-    out += ["", "Pillow codecs (same images; one point per quality setting):", ""]
+    out += ["", "Pillow codecs (same images; one point per quality setting: bpp, PSNR dB, MS-SSIM dB):", ""]
     for c in curves:
-        pts = ", ".join(f"{lab} ({b:.3f}, {p:.2f})" for lab, b, p in zip(c.labels, c.bpp, c.psnr))
+        pts = ", ".join(f"{lab} ({b:.3f}, {p:.2f}, {num(m, 2)})"
+                        for lab, b, p, m in zip(c.labels, c.bpp, c.psnr, c.ms_ssim_db))
         out.append(f"- {c.name} {ce.PILLOW_CODECS[c.name][3] or ''}: {pts}")
     pts = ", ".join(f"({b:.3f}, {p:.2f})" for b, p in zip(mbt.bpp, mbt.psnr))
-    out += [f"- {mbt.name}, q1–q8, all 24 images, real bitstreams (spec §7): {pts}", "",
-            "## BD-rate of our family (negative = fewer bits than the anchor at equal PSNR)", "",
-            "`bjontegaard` package, pchip interpolation, over the PSNR range both curves cover "
-            "(its length is given; a short overlap makes the figure fragile).", "",
-            "| anchor | BD-rate, estimated bits | BD-rate, .sgp file bits | common PSNR range |",
-            "|---|---|---|---|"]
-    for anchor in curves + [mbt]:
-        est, span = ce.bd_rate(anchor, ours.bpp, ours.psnr)
-        act, _ = ce.bd_rate(anchor, ours.bpp_actual, ours.psnr)
-        out.append(f"| {anchor.name} | {pct(est)} | {pct(act)} | {span:.2f} dB |")
+    out += [f"- {mbt.name}, q1–q8, all 24 images, real bitstreams (spec §7), bpp and PSNR dB: {pts}", "",
+            "## BD-rate of our family (negative = fewer bits than the anchor at equal quality)", "",
+            "`bjontegaard` package, pchip interpolation, over the quality range both curves cover "
+            "(its length is given; a short overlap makes the figure fragile). At equal PSNR, and "
+            "at equal MS-SSIM dB where the anchor has MS-SSIM.", "",
+            "| anchor | quality | BD-rate, estimated bits | BD-rate, .sgp file bits | common range |",
+            "|---|---|---|---|---|"]
+    for quality, label in (("psnr", "PSNR"), ("ms_ssim_db", "MS-SSIM dB")):
+        for anchor in curves + ([mbt] if quality == "psnr" else []):
+            ref = (anchor.bpp, getattr(anchor, quality))
+            est, span = ce.bd_rate(ref, (ours.bpp, getattr(ours, quality)))
+            act, _ = ce.bd_rate(ref, (ours.bpp_actual, getattr(ours, quality)))
+            out.append(f"| {anchor.name} | {label} | {pct(est)} | {pct(act)} | {span:.2f} dB |")
     out += ["", "![R-D on Kodak](figures/rd_kodak.png)", "",
             "Per-image figures: [figures/rd_kodak.csv](figures/rd_kodak.csv) (our models), "
             "[figures/codecs_kodak.csv](figures/codecs_kodak.csv) (Pillow codecs, reused by reruns). "

@@ -11,7 +11,8 @@ from .common import (add_model_args, add_refine_args, build_refiner, check_outpu
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("refine", help="refine one image's latents; print bpp, PSNR and loss before/after")
+    p = sub.add_parser("refine", help="refine one image's latents; print bpp, PSNR, MS-SSIM and loss "
+                                      "before/after")
     p.add_argument("image", type=Path)
     add_model_args(p)
     add_refine_args(p)
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         def write_csv(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
                 fields = ["iter", "image", "tau", "loss_method", "loss_true", "gap", "psnr", "bpp"]
+                fields += ["ms_ssim"] if refiner.distortion.name == "ms-ssim" else []
                 w = csv.DictWriter(f, fieldnames=fields)
                 w.writeheader()
                 w.writerows(result.history)
@@ -51,19 +53,27 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({
             "bpp_before": b.bpp, "bpp_after": a.bpp, "psnr_before": b.psnr, "psnr_after": a.psnr,
-            "loss_before": b.loss, "loss_after": a.loss, "iters": result.iters,
+            "ms_ssim_before": b.ms_ssim, "ms_ssim_after": a.ms_ssim,
+            "ms_ssim_db_before": b.ms_ssim_db, "ms_ssim_db_after": a.ms_ssim_db,
+            "loss_before": b.loss, "loss_after": a.loss, "distortion": refiner.distortion.name,
+            "iters": result.iters,
             "seconds": result.seconds, "method": refiner.method.name,
             "schedule": refiner.schedule.name, "model": model.name, "lmbda": refiner.lmbda,
             "width": image.size[0], "height": image.size[1], "config": result.config,
         })
         return 0
     w, h = image.size
-    print(f"{args.image} ({w}x{h})  model {model.name}  λ={refiner.lmbda:g}  "
+    print(f"{args.image} ({w}x{h})  model {model.name}  λ={refiner.lmbda:g} ({refiner.distortion.name})  "
           f"method {refiner.method.name}  schedule {refiner.schedule.name}  "
           f"{result.iters} iterations in {result.seconds:.1f} s")
-    print(f"{'':8}{'bpp (est.)':>12}{'PSNR dB':>10}{'true loss':>12}")
-    print(f"{'before':8}{b.bpp:12.4f}{b.psnr:10.3f}{b.loss:12.4f}")
-    print(f"{'after':8}{a.bpp:12.4f}{a.psnr:10.3f}{a.loss:12.4f}")
-    print(f"{'change':8}{(a.bpp / b.bpp - 1) * 100:11.2f}%{a.psnr - b.psnr:+10.3f}"
-          f"{(a.loss / b.loss - 1) * 100:11.2f}%")
+    print(f"{'':8}{'bpp (est.)':>12}{'PSNR dB':>10}{'MS-SSIM':>10}{'MS-SSIM dB':>12}{'true loss':>12}")
+    for name, m in (("before", b), ("after", a)):
+        ssim = ("n/a", "n/a") if m.ms_ssim is None else (f"{m.ms_ssim:.5f}", f"{m.ms_ssim_db:.3f}")
+        print(f"{name:8}{m.bpp:12.4f}{m.psnr:10.3f}{ssim[0]:>10}{ssim[1]:>12}{m.loss:12.4f}")
+    ssim = ("", "") if a.ms_ssim is None else (f"{a.ms_ssim - b.ms_ssim:+.5f}",
+                                              f"{a.ms_ssim_db - b.ms_ssim_db:+.3f}")
+    print(f"{'change':8}{(a.bpp / b.bpp - 1) * 100:11.2f}%{a.psnr - b.psnr:+10.3f}{ssim[0]:>10}"
+          f"{ssim[1]:>12}{(a.loss / b.loss - 1) * 100:11.2f}%")
+    if a.ms_ssim is None:
+        print("MS-SSIM: n/a, the image is 10 px or less on a side")
     return 0

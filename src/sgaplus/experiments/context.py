@@ -137,6 +137,13 @@ class Context:
             bpp = [r["bpp"] for r in rows]  # type: ignore[index]
         return float(np.mean(bpp)), float(np.mean([r["psnr"] for r in rows]))  # type: ignore[index]
 
+    def ms_ssim(self, model: ModelRef, setting: Setting) -> float | None:
+        """Mean MS-SSIM over images of the final latents; None while a unit is missing or
+        lacks it (units refined before sgaplus reported MS-SSIM, images of 10 px or less)."""
+        units = self.units(model, setting)
+        values = [u["after"].get("ms_ssim") for u in units or []]
+        return None if not values or None in values else float(np.mean(values))
+
     def loss_at(self, model: ModelRef, setting: Setting, at: int | None = None) -> float | None:
         """Mean true R-D loss over images after ``at`` iterations (None = the end)."""
         units = self.units(model, setting)

@@ -1,5 +1,5 @@
-"""Fig. 4: one image, original / base / atanh / SSL, with bpp and PSNR on each
-panel and a zoomed crop underneath."""
+"""Fig. 4: one image, original / base / atanh / SSL, with bpp and PSNR (and MS-SSIM
+where the unit has it) on each panel and a zoomed crop underneath."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def analyse(ctx: Context) -> Section:
         path = ctx.store.recon_path(ctx.main, s, image.id)
         if unit is not None and path.is_file():
             a = unit["after"]
+            ms = "" if a.get("ms_ssim") is None else f", MS-SSIM {a['ms_ssim']:.4f}"
             title = f"{label(name) if name != 'base' else 'base (unrefined)'}\n" \
-                    f"{a['bpp']:.3f} bpp, {a['psnr']:.2f} dB"
+                    f"{a['bpp']:.3f} bpp, {a['psnr']:.2f} dB{ms}"
             panels.append((title, np.asarray(Image.open(path).convert("RGB")), a))
     h, w = panels[0][1].shape[:2]
     zh, zw = max(h // 3, 16), max(w // 3, 16)

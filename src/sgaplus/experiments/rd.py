@@ -70,20 +70,23 @@ def analyse(ctx: Context) -> Section:
                 data[f"{bits}@{at}:{pair}"] = {"bd_rate_pct": rate, "bd_psnr_db": psnr}
     bd_table = table(["iterations", "bits", "comparison", "BD-rate %", "BD-PSNR dB"], table_rows,
                      digits=2)
-    point_rows = []
+    point_rows, with_ms_ssim = [], False
     for m in ctx.family:
         row = [m.label]
         for s in (ctx.base(), *map(ctx.setting, METHODS)):
-            pt = ctx.point(m, s)
-            row.append("–" if pt is None else f"{pt[0]:.3f} / {pt[1]:.2f}")
+            pt, ms = ctx.point(m, s), ctx.ms_ssim(m, s)
+            with_ms_ssim |= ms is not None
+            row.append("–" if pt is None else f"{pt[0]:.3f} / {pt[1]:.2f}" + ("" if ms is None else f" / {ms:.4f}"))
         point_rows.append(row)
-    points = table(["model", "base bpp / PSNR", "atanh", "SSL"], point_rows)
+    quality = "PSNR / MS-SSIM" if with_ms_ssim else "PSNR"
+    points = table(["model", f"base bpp / {quality}", "atanh", "SSL"], point_rows)
     bits_note = ("Actual bits = the size of the .sgp file (header included) that `sgaplus.codec` "
                  "writes, final latents only." if codec_available() else
                  "Estimated bits only: the codec module was not available in this run.")
     body = (f"{md}\n\nMean over images per model; BD over the {len(ctx.family)} models of the λ "
             f"family (pchip). Negative BD-rate = fewer bits at equal PSNR. {bits_note}\n\n"
-            f"{bd_table}\n\nPoints after {p.iters} iterations (estimated bpp / PSNR dB):\n\n{points}")
+            f"{bd_table}\n\nPoints after {p.iters} iterations (estimated bpp / PSNR dB"
+            f"{' / MS-SSIM where its units have it' if with_ms_ssim else ''}):\n\n{points}")
     claims = []
     key = f"estimated@{p.iters}:"
     sa = data.get(f"{key}ssl vs atanh", {}).get("bd_rate_pct", math.nan)

@@ -85,6 +85,9 @@ def render(ctx: Context, sections: dict[str, Section], header: dict[str, Any],
         f"history every {p.log_every}; tables at iterations {', '.join(map(str, p.checkpoints))}.",
         f"- Images ({len(ctx.images)}): " + ", ".join(im.id for im in ctx.images) + ".",
         "- Bits are estimated (−log2 likelihoods of the hard latents) unless a table says actual.",
+        "- PSNR and MS-SSIM are of the 8-bit reconstruction. MS-SSIM is pytorch-msssim's (five "
+        "scales; fewer below 161 px, see `sgaplus.distortion`) and shown only where every unit of a "
+        "figure records it: units refined before sgaplus reported MS-SSIM have none.",
         "",
         "Runs of this report (each `sgaplus experiment` invocation):",
         "",

@@ -36,10 +36,9 @@ def analyse(ctx: Context) -> Section:
     rows, data, claims = [], {}, []
     ssl_family = ctx.family_curve(ctx.setting("ssl"))
     for m in models(ctx):
-        pts = [(lam, ctx.point(m, s)) for lam, s in settings(ctx, m)]
-        pts = [(lam, p) for lam, p in pts if p is not None]
-        for lam, (bpp, psnr) in pts:
-            rows.append([m.label, f"{lam:g}", bpp, psnr])
+        pts = [(lam, ctx.point(m, s), ctx.ms_ssim(m, s)) for lam, s in settings(ctx, m)]
+        rows += [[m.label, f"{lam:g}", *p, ms] for lam, p, ms in pts if p is not None]
+        pts = [(lam, p) for lam, p, _ in pts if p is not None]
         data[m.key] = {f"{lam:g}": p for lam, p in pts}
         if len(pts) > 1:
             ax.plot([p[0] for _, p in pts], [p[1] for _, p in pts], "s--",
@@ -61,8 +60,11 @@ def analyse(ctx: Context) -> Section:
     ax.set_ylabel("PSNR dB")
     legend(ax)
     md = save(fig, ctx.figures, "semi_multi_rate", "Semi-multi-rate curves (Fig. 3c)")
+    header = ["model", "refinement λ", "bpp", "PSNR dB", "MS-SSIM"]
+    if all(r[-1] is None for r in rows):  # units refined before MS-SSIM was reported
+        header, rows = header[:-1], [r[:-1] for r in rows]
     body = (f"{md}\n\nSSL, {ctx.protocol.iters} iterations, refinement λ as listed; the model keeps "
-            f"its weights.\n\n{table(['model', 'refinement λ', 'bpp', 'PSNR dB'], rows)}")
+            f"its weights.\n\n{table(header, rows)}")
     return Section("Semi-multi-rate (Fig. 3c)", body, data, claims, complete=ctx.done(plan(ctx)))
 
 
