@@ -93,3 +93,28 @@ def test_invalid_arguments(tiny_model, kwargs, match):
 def test_wrong_input_shape(tiny_model):
     with pytest.raises(ValueError, match="expected images"):
         Refiner(tiny_model).refine(torch.rand(3, 16, 16))
+
+
+def test_paper_settings_are_the_refiner_defaults(model):
+    r = Refiner(model)
+    assert (r.lr, r.lr_decay, r.stop_args["max_iters"]) == (0.005, "constant", 2000)
+    assert r.schedule.config() == {"schedule": "sgaplus", "r": 1e-3, "t_max": 1.0}
+    with pytest.raises(ValueError, match="Invalid lr decay"):
+        Refiner(model, lr_decay="cosine")
+
+
+def test_linear_lr_decay_reaches_zero_at_the_cap(model, photo, monkeypatch):
+    """Adam sees lr·(1 − t/N) at step t with ``lr_decay="linear"``, lr at every step without."""
+    seen: list[float] = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    Refiner(model, iters=4, lr=0.04, lr_decay="linear", log_every=0, device="cpu").refine(photo)
+    assert seen == pytest.approx([0.04, 0.03, 0.02, 0.01])
+    seen.clear()
+    Refiner(model, iters=3, lr=0.04, log_every=0, device="cpu").refine(photo)
+    assert seen == [0.04] * 3

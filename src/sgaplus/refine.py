@@ -44,6 +44,9 @@ from .stopping import StopRule
 #: Called after each iteration with (iteration, temperature, mean method loss).
 ProgressFn = Callable[[int, float, float], None]
 
+#: ``Refiner(lr_decay=...)``: Adam's lr held (the paper), or brought down to 0 at the cap.
+LR_DECAYS = ("constant", "linear")
+
 #: Interval of the true loss that ``patience`` watches when no history is kept.
 AUTO_CHECK_EVERY = 10
 
@@ -92,6 +95,8 @@ class Refiner:
         schedule: a :class:`Schedule` or name; default: the method's own.
         iters: iteration cap (spec default 2000).
         lr: Adam learning rate (0.005).
+        lr_decay: ``"constant"`` (the paper's) or ``"linear"``: from ``lr`` down to 0 at the
+            iteration cap, for a budget (:func:`sgaplus.schedules.budgeted`).
         lmbda: λ of the loss; default the model's training λ. Another value is
             semi-multi-rate: it moves the result along the R-D curve.
         distortion: ``"mse"`` or ``"ms-ssim"`` (:mod:`sgaplus.distortion`); default the
@@ -126,12 +131,15 @@ class Refiner:
         min_delta: float = 1e-3,
         precision: str = "fp32",
         device: torch.device | str | None = None,
+        lr_decay: str = "constant",
     ) -> None:
         self.method = get_relaxation(method) if isinstance(method, str) else method
         schedule = schedule or self.method.default_schedule
         self.schedule = get_schedule(schedule) if isinstance(schedule, str) else schedule
         if not lr > 0:
             raise ValueError(f"Invalid learning rate: {lr}")
+        if lr_decay not in LR_DECAYS:
+            raise ValueError(f"Invalid lr decay: {lr_decay} ({' or '.join(LR_DECAYS)})")
         self.lmbda = _checked_lambda(model.lmbda if lmbda is None else lmbda)
         self.distortion = get_distortion(distortion or trained_for(model))
         if lmbda is None and self.distortion.name != trained_for(model):
@@ -143,7 +151,8 @@ class Refiner:
         if log_every < 0:
             raise ValueError(f"Invalid log interval: {log_every}")
         self.model = model
-        self.lr, self.seed, self.log_every, self.precision = lr, seed, log_every, precision
+        self.lr, self.lr_decay = lr, lr_decay
+        self.seed, self.log_every, self.precision = seed, log_every, precision
         self.stop_args = dict(max_iters=iters, time_budget=time_budget, patience=patience,
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
@@ -160,7 +169,7 @@ class Refiner:
     def config(self) -> dict[str, Any]:
         return {
             "method": self.method.config(), "schedule": self.schedule.config(),
-            **self.stop_args, "lr": self.lr, "lmbda": self.lmbda,
+            **self.stop_args, "lr": self.lr, "lr_decay": self.lr_decay, "lmbda": self.lmbda,
             "distortion": self.distortion.name, "seed": self.seed,
             "precision": self.precision, "model": self.model.name,
         }
@@ -242,6 +251,8 @@ class Refiner:
         with self._loop_format():
             while not stop.done(t, time.perf_counter() - start):
                 tau = self.schedule(t)
+                if self.lr_decay == "linear":
+                    opt.param_groups[0]["lr"] = self.lr * (1 - t / self.stop_args["max_iters"])
                 z_tilde = self.method(z, tau, gen)
                 y_tilde, scales, means = model.latents(y, z_tilde,
                                                        lambda v: self.method(v, tau, gen))

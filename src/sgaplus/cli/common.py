@@ -84,6 +84,10 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
                    help="stop refining each image after this many seconds (the result so far is kept)")
     p.set_defaults(patience=None)
     p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    p.add_argument("--lr-decay", choices=("constant", "linear"), default="constant",
+                   help="Adam's lr held (default, the paper's) or decayed linearly to 0 at --iters; "
+                        "with --schedule budget and --lr 0.06 these are the budgeted settings "
+                        "(docs/bench/refine_budget.md)")
     p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=None,
                    help="distortion of the refinement loss: mse (λ·255²·MSE + bpp) or ms-ssim "
                         "(λ·(1 − MS-SSIM) + bpp, as CompressAI trains its ms-ssim models, λ 2.40-220); "
@@ -100,7 +104,10 @@ def method_and_schedule(args: argparse.Namespace):
 
     method = get_relaxation(args.method, **parse_params(args.param))
     schedule = args.schedule or method.default_schedule
-    return method, get_schedule(schedule, **parse_params(args.schedule_param))
+    params = parse_params(args.schedule_param)
+    if schedule == "budget":  # spans the run's iterations unless told otherwise
+        params.setdefault("iters", max(args.iters, 1))
+    return method, get_schedule(schedule, **params)
 
 
 def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
@@ -109,7 +116,8 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
     from ..refine import Refiner
 
     method, schedule = method_and_schedule(args)
-    refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
+    refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay,
+                      lmbda=args.lmbda,
                       distortion=args.distortion, seed=args.seed, device=args.device, time_budget=args.time_budget,
                       patience=args.patience, **extra)
     if refiner.device.type == "cpu":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import exponential  # noqa: F401  (registers)
+from . import budget, exponential  # noqa: F401  (registers)
 from .base import SCHEDULES, Schedule, register_schedule
+from .budget import budgeted
 
 
 def get_schedule(name: str, **params: Any) -> Schedule:
@@ -13,4 +14,4 @@ def get_schedule(name: str, **params: Any) -> Schedule:
     return SCHEDULES.create(name, **params)
 
 
-__all__ = ["SCHEDULES", "Schedule", "get_schedule", "register_schedule"]
+__all__ = ["SCHEDULES", "Schedule", "budgeted", "get_schedule", "register_schedule"]

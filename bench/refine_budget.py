@@ -1,0 +1,154 @@
+"""Gain kept vs iterations: the paper's refinement settings and the budgeted ones (issue 15).
+
+Eight 128x128 Kodak crops (the centre of each image) are refined together as one batch
+(a batch gives each image the result it would get alone, see sgaplus.refine) with SSL,
+fp32, on two models of the family (sgaplus-msh:2 and :3, each at its own λ) and three
+noise seeds. The paper's settings (Adam lr 0.005 constant, τ = min(exp(−10⁻³ t), 1)) do
+not depend on the budget, so one 2000-iteration run per model and seed, its true loss
+logged every 10 iterations, gives its whole frontier. The budgeted settings
+(:func:`sgaplus.schedules.budgeted`) stretch their lr decay and temperature over the
+budget, so each budget is its own run (1000 and 2000 iterations: seed 0 only, to save CPU).
+Gain kept = (L_before − L_N) / (L_before − L̄_2000) on each image's true loss, L̄_2000
+being the paper settings' 2000-iteration loss averaged over the seeds; the tables give the
+mean over images and models (and seeds), with the min-max of the per-seed means.
+
+Runs are cached in docs/bench/refine_budget.json: a rerun only adds what is missing
+(delete the file to measure everything again).
+
+    python bench/refine_budget.py [--quick]   ->   docs/bench/refine_budget.md
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+import _env
+from sgaplus.crops import kodak_dir
+from sgaplus.images import load_image
+from sgaplus.refine import Refiner
+from sgaplus.schedules import budgeted
+from sgaplus.zoo import load_model
+
+IMAGES = ("kodim01", "kodim03", "kodim05", "kodim08", "kodim13", "kodim15", "kodim20", "kodim23")
+MODELS = ("sgaplus-msh:2", "sgaplus-msh:3")
+SEEDS = (0, 1, 2)
+BUDGETS = (50, 100, 250, 500, 1000, 2000)
+#: Budgeted runs this long use seed 0 only (the spread over seeds shrinks with the budget).
+ONE_SEED_FROM = 1000
+CACHE = Path("docs/bench/refine_budget.json")
+
+
+def crops(size: int) -> torch.Tensor:
+    out = []
+    for name in IMAGES:
+        x = load_image(kodak_dir() / f"{name}.png").x
+        top, left = (x.size(-2) - size) // 2, (x.size(-1) - size) // 2
+        out.append(x[..., top:top + size, left:left + size])
+    return torch.cat(out)
+
+
+class Runs:
+    """Refinement results by key, read from and saved to a JSON file after every run."""
+
+    def __init__(self, path: Path, x: torch.Tensor, size: int) -> None:
+        self.path, self.x, self.size = path, x, size
+        self.data = json.loads(path.read_text()) if path.is_file() else {}
+        self.models: dict[str, object] = {}
+
+    def get(self, model: str, settings: str, iters: int, seed: int) -> dict:
+        key = f"{model}|{settings}|{iters}|seed{seed}|{self.size}px"
+        if key not in self.data:
+            m = self.models.setdefault(model, load_model(model))
+            kw = budgeted(iters) if settings == "budgeted" else {"iters": iters}
+            log = 10 if settings == "paper" else 0
+            result = Refiner(m, "ssl", seed=seed, log_every=log, device="cpu", **kw).refine(self.x)
+            history: dict[str, list[float]] = {}
+            for row in result.history:
+                history.setdefault(str(int(row["iter"])), []).append(row["loss_true"])
+            self.data[key] = {"before": [r.loss for r in result.before],
+                              "after": [r.loss for r in result.after],
+                              "seconds": result.seconds, "history": history,
+                              "load": _env.load()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.data, indent=1))
+            print(f"{key}: {result.seconds:.0f} s (load {_env.load()})", flush=True)
+        return self.data[key]
+
+
+def main() -> None:
+    args = _env.parse_args(__doc__, "docs/bench/refine_budget.md", "64x64 crops, budgets up to 100 (a smoke run)")
+    size, budgets = (64, (50, 100)) if args.quick else (128, BUDGETS)
+    paper_iters = budgets[-1]
+    cache = CACHE.with_name("refine_budget_quick.json") if args.quick else CACHE
+    runs = Runs(cache, crops(size), size)
+    report = _env.Report(_env.header("Gain kept vs iterations: the paper's settings and the budgeted ones"),
+                         __doc__.split("\n\n")[1], "")
+    say = report.say
+
+    # kept[settings][budget][seed] -> per (model, image) fractions of the reference gain
+    kept: dict[str, dict[int, dict[int, list[float]]]] = {"paper": {}, "budgeted": {}}
+    seconds: dict[str, list[float]] = {"paper": [], "budgeted": []}
+    for model in MODELS:
+        papers = [runs.get(model, "paper", paper_iters, s) for s in SEEDS]
+        before = papers[0]["before"]
+        ref = [statistics.mean(p["after"][i] for p in papers) for i in range(len(IMAGES))]
+
+        def fractions(losses: list[float]) -> list[float]:
+            return [(b - l) / (b - r) for b, l, r in zip(before, losses, ref)]
+
+        for seed, paper in zip(SEEDS, papers):
+            seconds["paper"].append(paper["seconds"] / paper_iters)
+            for n in budgets:
+                losses = paper["after"] if n == paper_iters else paper["history"][str(n)]
+                kept["paper"].setdefault(n, {}).setdefault(seed, []).extend(fractions(losses))
+        for n in budgets:
+            for seed in SEEDS[:1] if n >= ONE_SEED_FROM else SEEDS:
+                run = runs.get(model, "budgeted", n, seed)
+                seconds["budgeted"].append(run["seconds"] / n)
+                kept["budgeted"].setdefault(n, {}).setdefault(seed, []).extend(fractions(run["after"]))
+
+    lr_kw = budgeted(250)
+    say(f"{len(IMAGES)} crops {size}x{size} (centres of {', '.join(IMAGES)}), models "
+        f"{' and '.join(MODELS)}, seeds {', '.join(map(str, SEEDS))}. Budgeted settings at N "
+        f"iterations: lr {lr_kw['lr']:g} decaying linearly to 0 at N, τ from "
+        f"{lr_kw['schedule'].t_max:g} to {lr_kw['schedule'].t_end:g} over N (schedule `budget`).")
+    say()
+    say("Gain kept, mean over models, images and seeds (min-max of the per-seed means):")
+    say()
+    say("| settings | " + " | ".join(f"{n} it" for n in budgets) + " |")
+    say("|---|" + "---:|" * len(budgets))
+    for settings, label in (("paper", "paper (lr 0.005, `sgaplus` τ)"), ("budgeted", "budgeted")):
+        cells = []
+        for n in budgets:
+            per_seed = [statistics.mean(v) for v in kept[settings][n].values()]
+            spread = f" ({100 * min(per_seed):.1f}-{100 * max(per_seed):.1f})" if len(per_seed) > 1 else " (seed 0)"
+            cells.append(f"{100 * statistics.mean(per_seed):.1f} %{spread}")
+        say(f"| {label} | " + " | ".join(cells) + " |")
+    say()
+    say("Per model (mean over images and seeds; min-max over images of the seed means):")
+    say()
+    say("| model | settings | " + " | ".join(f"{n} it" for n in budgets) + " |")
+    say("|---|---|" + "---:|" * len(budgets))
+    for k, model in enumerate(MODELS):
+        part = slice(k * len(IMAGES), (k + 1) * len(IMAGES))
+        for settings in ("paper", "budgeted"):
+            cells = []
+            for n in budgets:
+                per_image = [statistics.mean(col) for col in zip(*(v[part] for v in kept[settings][n].values()))]
+                cells.append(f"{100 * statistics.mean(per_image):.1f} % "
+                             f"({100 * min(per_image):.0f}-{100 * max(per_image):.0f})")
+            say(f"| {model} | {settings} | " + " | ".join(cells) + " |")
+    say()
+    say(f"Seconds per iteration for the batch of {len(IMAGES)} (1 thread, shared CPU): paper "
+        f"{statistics.mean(seconds['paper']):.3f}, budgeted {statistics.mean(seconds['budgeted']):.3f} "
+        "(the budgeted runs log no true loss; the settings cost the same per step).")
+    say()
+    report.write(args.out)
+
+
+if __name__ == "__main__":
+    main()
