@@ -14,6 +14,7 @@ file and the folder to put it in.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +124,28 @@ def load_model(spec: str | Path = "default", lmbda: float | None = None) -> Late
         ValueError: an unknown name, quality or an unreadable file.
     """
     spec = str(spec)
+    if spec != "default" and (Path(spec).exists() or spec.endswith((".pt", ".pth", ".tar"))):
+        return load_file(spec, lmbda)
+    return load_named(spec)
+
+
+def load_named(spec: str) -> LatentModel:
+    """A known model by name only, never a path: ``default``, ``NAME:QUALITY``, or the name
+    our family's files record (``sgaplus-msh-q2``, which ``.sgp`` headers carry). The
+    decoder looks up the name a file records with it, since that file may come from anyone.
+
+    Raises:
+        ModelNotFound: the weights are not on this machine.
+        ValueError: an unknown name or quality.
+    """
     if spec == "default":
         if not DEFAULT_MODEL.is_file():
             raise ModelNotFound(f"the bundled model is missing: {DEFAULT_MODEL}")
         return load_file(DEFAULT_MODEL)
-    if Path(spec).exists() or spec.endswith((".pt", ".pth", ".tar")):
-        return load_file(spec, lmbda)
     name, _, q = spec.partition(":")
-    if not q.isdigit():
+    if re.fullmatch(rf"{SGAPLUS_FAMILY}-q[0-9]", spec):
+        name, q = SGAPLUS_FAMILY, spec[-1]
+    if not re.fullmatch(r"[0-9]{1,3}", q):  # ASCII digits: str.isdigit() accepts "²"
         raise ValueError(f"unknown model {spec!r}; use 'default', NAME:QUALITY or a file path")
     quality = int(q)
     if name == SGAPLUS_FAMILY:
