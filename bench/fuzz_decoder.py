@@ -305,11 +305,13 @@ def run_case(model: LatentModel, data: bytes, timeout: float) -> dict:
 
 def fuzz(model: LatentModel, cases: int, seed: int, timeout: float, keep: Path | None,
          progress: Callable[[int, Counter], None] | None = None) -> tuple[Counter, Counter, list[str]]:
-    """Run ``cases`` cases; returns (outcomes, outcomes by kind as "kind/outcome", kept paths)."""
+    """Run ``cases`` cases; returns (outcomes, outcomes by kind as "kind/outcome", kept paths).
+    ``kind/unchanged`` counts the cases whose mutation left a seed file as it was."""
     seeds, muts = seed_files(model), mutations(model)
     outcomes, by_kind, kept = Counter(), Counter(), []
     for i in range(cases):
         kind, data = make_case(seeds, muts, seed, i)
+        by_kind[f"{kind}/unchanged"] += data in seeds
         result = run_case(model, data, timeout)
         outcomes[result["outcome"]] += 1
         by_kind[f"{kind}/{result['outcome']}"] += 1
@@ -357,10 +359,14 @@ def main() -> None:
     for name in ("error", "decoded", *BAD):
         report.say(f"| {name} | {outcomes[name]} |")
     report.say()
-    report.say("| mutation | " + " | ".join(("error", "decoded", *BAD)) + " |")
-    report.say("|---|" + "---|" * (2 + len(BAD)))
+    columns = ("error", "decoded", *BAD, "unchanged")
+    report.say("Per mutation (`unchanged`: cases whose mutation left the file as it was, e.g. a "
+               "stream replaced by itself):")
+    report.say()
+    report.say("| mutation | " + " | ".join(columns) + " |")
+    report.say("|---|" + "---|" * len(columns))
     for kind in WEIGHTS:
-        report.say(f"| {kind} | " + " | ".join(str(by_kind[f"{kind}/{o}"]) for o in ("error", "decoded", *BAD)) + " |")
+        report.say(f"| {kind} | " + " | ".join(str(by_kind[f"{kind}/{o}"]) for o in columns) + " |")
     report.say()
     report.say("Kept inputs: " + ("none" if not kept else ""))
     for line in kept:

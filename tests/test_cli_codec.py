@@ -427,7 +427,7 @@ def test_16_bit_rgb_and_gray_alpha_warn_and_keep_their_mode(tmp_path, capsys, ti
         sgp, out = tmp_path / f"{name}.sgp", tmp_path / f"{name}.out.png"
         assert main(["compress", str(tmp_path / f"{name}.png"), "-o", str(sgp), "--model", str(tiny_ckpt),
                      "--no-refine"]) == 0
-        assert "16-bit samples converted to 8 bits" in capsys.readouterr().err
+        assert "samples of more than 8 bits converted to 8 bits" in capsys.readouterr().err
         assert main(["decompress", str(sgp), "-o", str(out), "--model", str(tiny_ckpt)]) == 0
         assert Image.open(out).mode == mode
 
@@ -468,3 +468,13 @@ def test_decompress_of_hostile_files_prints_one_line(tmp_path, capsys, model):
         err = capsys.readouterr().err
         assert (rc, err) == (0, "") or (rc == 2 and err.count("\n") == 1 and err.startswith("sgaplus: error:")), \
             (kind, rc, err)
+
+
+def test_decompress_reads_no_more_than_the_pixel_limit_allows(tmp_path, capsys):
+    """A huge file, or an endless one, is refused after reading 16 bytes per allowed pixel."""
+    big = tmp_path / "big.sgp"
+    with open(big, "wb") as f:
+        f.truncate(16 * 1000 + 65537)  # sparse
+    for src in (big, Path("/dev/zero")):
+        argv = ["decompress", str(src), "-o", str(tmp_path / "o.png"), "--max-pixels", "1000"]
+        assert_clean_failure(capsys, argv, "larger than a file of at most 1,000 pixels", tmp_path)

@@ -113,7 +113,7 @@ def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode:
 
 
 def coder_tables(model: LatentModel) -> tuple[entropy.Tables, entropy.Tables]:
-    """The coder's (z, y) tables, built from the model's CDFs (about 2 ms)."""
+    """The coder's (z, y) tables, built from the model's CDFs (milliseconds)."""
     tables = model.cdf_tables()
     return entropy.Tables.from_cdfs(*tables["z"]), entropy.Tables.from_cdfs(*tables["y"])
 

@@ -81,7 +81,7 @@ def max_stream_bytes(elements: int) -> int:
     return BYTES_PER_ELEMENT * elements + FIXED_BYTES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tables:
     """One categorical model per table index; the last symbol of each is the escape.
 

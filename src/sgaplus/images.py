@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +75,13 @@ def _source_format(im: Image.Image) -> tuple[bool, bool]:
     """(16 bits per sample, grayscale) of the file, from the raw modes of its tiles.
 
     Pillow opens 16-bit RGB(A) as 8-bit RGB(A) (raw mode ``RGB;16B``), and 16-bit
-    gray + alpha as RGBA (``LA;16B``); only the raw mode tells.
+    gray + alpha as RGBA (``LA;16B``); only the raw mode tells. (``BGR;16`` is a 5-6-5
+    BMP: 16 bits per pixel, not per sample.)
     """
     raw = [a for tile in im.tile for a in (tile.args if isinstance(tile.args, tuple) else (tile.args,))
            if isinstance(a, str)]
-    return any(";16" in r for r in raw), any(r.startswith("LA") for r in raw)
+    return (any(re.match(r"(RGBA?|RGBX|LA|L|I);16", r) for r in raw),
+            any(r.startswith("LA") for r in raw))
 
 
 def from_pil(im: Image.Image, label: str = "image", sixteen_bit: bool = False,
@@ -94,7 +97,7 @@ def from_pil(im: Image.Image, label: str = "image", sixteen_bit: bool = False,
         arr = arr / 257.0 if im.mode != "F" else arr
         im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
     if sixteen_bit:
-        warnings.warn(f"{label}: 16-bit samples converted to 8 bits", stacklevel=2)
+        warnings.warn(f"{label}: samples of more than 8 bits converted to 8 bits", stacklevel=2)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         alpha = np.asarray(im)[..., 3].copy()

@@ -52,6 +52,24 @@ def model_for(model_name: str, spec: str | None):
         return load_named("default")
 
 
+#: Bytes per pixel no file within the pixel limit can exceed: y takes at most 8 bytes per
+#: element (``entropy.max_stream_bytes``) and 1.25 elements per pixel (M = 320, the
+#: largest CompressAI hyperprior), alpha zlib's ~1 byte per pixel, z far less.
+FILE_BYTES_PER_PIXEL = 16
+
+
+def read_limited(path: Path, max_pixels: int) -> bytes:
+    """The file's bytes, refusing before reading them all one larger than ``max_pixels``
+    allows (a device or a pipe has no size to check first)."""
+    bound = FILE_BYTES_PER_PIXEL * max_pixels + (1 << 16)
+    with open(path, "rb") as f:
+        data = f.read(bound + 1)
+    if len(data) > bound:
+        raise CLIError(f"{path} is larger than a file of at most {max_pixels:,} pixels can be "
+                       f"(--max-pixels raises the limit)")
+    return data
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import bitstream, codec
     from ..images import to_pil
@@ -61,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt is None:
         raise CLIError(f"unknown image format {args.output.suffix!r} for {args.output}; use .png")
     start = time.perf_counter()
-    data = args.input.read_bytes()
+    data = read_limited(args.input, args.max_pixels)
     header = bitstream.unpack(data).header  # reject a bad file before loading a model
     codec.check_size(header, args.max_pixels)
     decoded = codec.decode(model_for(header.model_name, args.model), data, args.max_pixels)
