@@ -159,11 +159,11 @@ def test_every_stream_length_is_bounded_by_its_shape(model, genuine):
 
 @pytest.mark.timeout(120)
 def test_fuzz_slice_in_forked_children(model):
-    """250 cases of the fuzzer (about 15 s): only clean errors and decodes, no warnings."""
-    outcomes, by_kind, kept = fuzz_decoder.fuzz(model, 250, seed=2024, timeout=60, keep=None)
+    """200 cases of the fuzzer (about 15 s): only clean errors and decodes, no warnings."""
+    outcomes, by_kind, kept = fuzz_decoder.fuzz(model, 200, seed=2024, timeout=60, keep=None)
     assert set(outcomes) <= {"error", "decoded"}, (outcomes, kept)
-    assert outcomes["decoded"] >= 10 and outcomes["error"] >= 150
-    assert by_kind["payload/error"] > 50  # the hostile kind reaches the coder and is refused
+    assert outcomes["decoded"] >= 10 and outcomes["error"] >= 120
+    assert by_kind["payload/error"] > 40  # the hostile kind reaches the coder and is refused
 
 
 @pytest.mark.parametrize("path", KEPT, ids=[p.name for p in KEPT])
