@@ -52,6 +52,7 @@ def test_pack_unpack_round_trip():
     (lambda d: d[:30] + bytes([d[30] ^ 0x10]) + d[31:], "checksum"),
     (lambda d: d + b"\0", "checksum"),
     (lambda d: refit_crc(d[:4] + b"\x07" + d[5:]), "format version 7 is not supported"),
+    (lambda d: refit_crc(d[:4] + b"\x01" + d[5:]), "format version 1 is no longer read"),
     (lambda d: refit_crc(d[:5] + b"\x80" + d[6:]), "reserved flag"),
     (lambda d: refit_crc(d[:6] + b"\0\0\0\0" + d[10:]), "invalid image size"),
     (lambda d: refit_crc(d[:-4] + b"\0" + d[-4:]), "unexpected bytes"),

@@ -21,16 +21,19 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"\x89SGP"
-VERSION = 1
+#: 2: streams coded by :mod:`sgaplus.entropy` (constriction's ANS); 1 (CompressAI's
+#: rANS, whose decoder could be crashed by a crafted file) is no longer read.
+VERSION = 2
 
-#: Flag bits of byte 5; the others are reserved and must be 0 in version 1.
+#: Flag bits of byte 5; the others are reserved and must be 0.
 FLAG_ALPHA = 0x01
 FLAG_GRAY = 0x02
 
 #: Bytes of the model fingerprint kept in the header (a SHA-256 prefix, 128 bits).
 FINGERPRINT_BYTES = 16
 
-#: Largest image a header may announce; refuses absurd allocations from a crafted file.
+#: Largest image the format can describe; a decoder's own limit is lower
+#: (:data:`sgaplus.limits.MAX_PIXELS`, checked by ``codec.check_size``).
 MAX_PIXELS = 1 << 28
 
 _FIXED = struct.Struct(">4sBBII16s")  # magic, version, flags, width, height, fingerprint
@@ -158,6 +161,9 @@ def check_envelope(data: bytes) -> None:
     (crc,) = _CRC.unpack(data[-4:])
     if zlib.crc32(data[:-4]) != crc:
         raise FormatError("checksum mismatch: the file is truncated or corrupted")
+    if data[4] < VERSION:
+        raise FormatError(f"format version {data[4]} is no longer read (its coder could be crashed "
+                          f"by a crafted file); compress the image again with this sgaplus")
     if data[4] != VERSION:
         raise FormatError(f"format version {data[4]} is not supported (this sgaplus reads "
                           f"version {VERSION}); a newer sgaplus may read it")

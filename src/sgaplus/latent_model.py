@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN
@@ -238,6 +239,26 @@ class LatentModel:
         if eb.use_likelihood_bound:
             lik_z = eb.likelihood_lower_bound(lik_z)
         return lik_y, lik_z
+
+    # -- the coder's tables ---------------------------------------------------
+    def cdf_tables(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """CompressAI's integer CDFs, ``{"z": ..., "y": ...}``, each ``(cdf, cdf_length, offset)``
+        for :class:`sgaplus.entropy.Tables`.
+
+        z has one table per channel; its offsets include the (integer, see :meth:`prepare`)
+        medians, so the symbols coded are ẑ itself. y has one table per scale-table entry
+        (:meth:`scale_indexes` picks them) and codes round(y − μ).
+        """
+        eb, gc = self.net.entropy_bottleneck, self.net.gaussian_conditional
+        medians = eb.quantiles[:, 0, 1].detach().cpu().round().long()
+        return {name: (em._quantized_cdf.cpu().numpy(), em._cdf_length.cpu().numpy(),
+                       (em._offset.cpu().long() + extra).numpy())
+                for name, em, extra in (("z", eb, medians), ("y", gc, 0))}
+
+    def scale_indexes(self, scales: Tensor) -> np.ndarray:
+        """The y table of each element (CompressAI's ``build_indexes``: σ rounded up to the table)."""
+        gc = self.net.gaussian_conditional
+        return gc.build_indexes(scales.to(self.device)).cpu().numpy()
 
     # -- the transmitted latents ----------------------------------------------
     @torch.no_grad()

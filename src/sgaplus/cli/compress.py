@@ -3,7 +3,8 @@
 The reported ``psnr`` and ``ms_ssim`` (with ``ms_ssim_db`` = −10·log10(1 − MS-SSIM))
 are measured on what ``sgaplus decompress`` will produce:
 the written bytes are decoded in-process (CPU, portable convolutions) before
-the file is renamed into place. ``bpp`` is the real file size (header
+the file is moved into place, and compared in the mode written back (gray for a
+grayscale input). ``bpp`` is the real file size (header
 included) over the original pixels; ``bpp_estimated`` is the refinement's
 −log2 p figure for the same latents.
 
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import (add_model_args, add_refine_args, build_refiner, check_output,
-                     load_model_arg, method_and_schedule, print_json, progress_bar, write_atomic)
+from .common import (add_max_pixels_arg, add_model_args, add_refine_args, build_refiner,
+                     check_output, load_model_arg, method_and_schedule, print_json, progress_bar,
+                     write_atomic)
 from .main import CLIError
 
 if TYPE_CHECKING:
@@ -64,17 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     rate.add_argument("--target-psnr", type=float, metavar="DB",
                       help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_max_pixels_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 
-def load_input(path: Path) -> LoadedImage:
+def load_input(path: Path, max_pixels: int) -> LoadedImage:
     """Load an image; its warnings (16-bit reduced to 8) become one stderr line each."""
     from ..images import load_image
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = load_image(path)
+        image = load_image(path, max_pixels)
     for w in caught:
         print(f"sgaplus: warning: {w.message}", file=sys.stderr)
     return image
@@ -101,7 +104,8 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
     import torch
 
     from .. import codec
-    from ..loss import ms_ssim_8bit, psnr_8bit
+    from ..images import psnr_as_written
+    from ..loss import ms_ssim_8bit
     from ..ops import decibels
 
     w, h = images[0].size
@@ -116,10 +120,11 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
         for i, image in enumerate(images):
             data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
                                 method=method, lmbda=refiner.lmbda, iters=result.iters)
-            x_hat = codec.decode(model, data).x_hat
-            psnr, ssim = psnr_8bit(x_hat, image.x), ms_ssim_8bit(x_hat, image.x)
+            decoded = codec.decode(model, data, max_pixels=w * h)
+            psnr = psnr_as_written(decoded.x_hat, image.x, image.mode)
+            ssim = ms_ssim_8bit(decoded.x_hat, image.x)
             ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
-            coded.append(Coded(data, result.after[i].bpp, float(psnr[0]), *ssim_figures, result.iters,
+            coded.append(Coded(data, result.after[i].bpp, psnr, *ssim_figures, result.iters,
                                method, refiner.distortion.name))
     except MemoryError:
         raise CLIError(f"out of memory coding {len(images)} image(s) of {w}x{h}") from None
@@ -147,11 +152,11 @@ def rate_controlled(image: LoadedImage, model: LatentModel, refiner: Refiner, ta
     return best, len(tried)
 
 
-def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel, lmbda: float,
-                seconds: float, **extra: Any) -> dict[str, Any]:
+def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, model: LatentModel,
+                lmbda: float, seconds: float, **extra: Any) -> dict[str, Any]:
     """Write one file atomically; returns its report row."""
     w, h = image.size
-    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data))
+    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data), force)
     return {
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
@@ -161,16 +166,16 @@ def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel,
     }
 
 
-def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: Refiner,
-                   quiet: bool, target: Target | None = None) -> dict[str, Any]:
+def compress_image(image: LoadedImage, out: Path, force: bool, model: LatentModel,
+                   refiner: Refiner, quiet: bool, target: Target | None = None) -> dict[str, Any]:
     """Refine, encode, decode-check and atomically write one image (at the λ that meets
     ``target``, when given); returns its report row."""
     start = time.perf_counter()
     if target is None:
         coded = code_images([image], model, refiner, quiet)[0]
-        return write_coded(coded, image, out, model, refiner.lmbda, time.perf_counter() - start)
+        return write_coded(coded, image, out, force, model, refiner.lmbda, time.perf_counter() - start)
     best, probes = rate_controlled(image, model, refiner, target, quiet)
-    return write_coded(best.payload, image, out, model, best.lmbda, time.perf_counter() - start,
+    return write_coded(best.payload, image, out, force, model, best.lmbda, time.perf_counter() - start,
                        target={target.metric: target.value}, probes=probes)
 
 
@@ -228,9 +233,9 @@ def run(args: argparse.Namespace) -> int:
     if args.input.is_dir():
         return _run_folder(args, target)
     check_output(args.output, args.force)
-    image = load_input(args.input)
+    image = load_input(args.input, args.max_pixels)
     model = load_model_arg(args)
-    row = compress_image(image, args.output, model, compress_refiner(args, model),
+    row = compress_image(image, args.output, args.force, model, compress_refiner(args, model),
                          quiet=args.json, target=target)
     row["file"] = str(args.input)
     if args.json:
@@ -289,12 +294,13 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         try:
             if len(batch) == 1:
                 path, out, image = batch[0]
-                new = [{"file": str(path), **compress_image(image, out, model, refiner, quiet=True,
-                                                            target=target)}]
+                new = [{"file": str(path), **compress_image(image, out, args.force, model, refiner,
+                                                            quiet=True, target=target)}]
             else:
                 coded = code_images([image for _, _, image in batch], model, refiner, quiet=True)
                 seconds = (time.perf_counter() - start) / len(batch)
-                new = [{"file": str(path), **write_coded(c, image, out, model, refiner.lmbda, seconds)}
+                new = [{"file": str(path), **write_coded(c, image, out, args.force, model,
+                                                         refiner.lmbda, seconds)}
                        for (path, out, image), c in zip(batch, coded)]
             rows.extend(new)
         except errors as exc:
@@ -307,7 +313,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
                 if isinstance(out, str):
                     raise CLIError(out)
                 check_output(out, args.force)
-                image = load_input(path)
+                image = load_input(path, args.max_pixels)
             except errors as exc:
                 fail([path], exc)
                 bar.update(1)
@@ -321,11 +327,13 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
     if args.json:
         print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed]})
     else:
-        _print_table(rows, failed)
-    return 1 if failed else 0
+        _print_table(rows)
+    for path, error in failed:  # one line each, naming the input once
+        print(f"sgaplus: error: {error if str(path) in error else f'{path}: {error}'}", file=sys.stderr)
+    return 2 if failed else 0
 
 
-def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     def db(value: float | None) -> str:
         return f"{value:11.2f}" if value is not None else f"{'n/a':>11}"
 
@@ -342,7 +350,3 @@ def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> 
         ssim = [r["ms_ssim_db"] for r in rows]
         print(f"{f'mean of {n}':24}{'':11}{'':9}{mean['bpp']:8.4f}{mean['bpp_estimated']:9.4f}"
               f"{mean['psnr']:8.2f}{db(None if None in ssim else sum(ssim) / n)}{'':7}{mean['seconds']:7.1f}")
-    if failed:
-        print(f"{len(failed)} file(s) failed:", file=sys.stderr)
-        for path, error in failed:
-            print(f"  {path}: {error}", file=sys.stderr)
