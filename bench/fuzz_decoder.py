@@ -188,11 +188,15 @@ def _payload(data: bytes, rng: random.Random) -> bytes:
 
 
 def _header_fields(data: bytes, rng: random.Random) -> bytes:
-    """Structured header edits through ``pack``: names, method, λ, iterations, mode, flags."""
+    """Structured header edits through ``pack``: names, architecture, method, λ, iterations,
+    mode, flags."""
     c = bs.unpack(data)
     h = c.header
-    edit = rng.randrange(5)
-    if edit == 0:
+    edit = rng.randrange(6)
+    if edit == 5:
+        h = dataclasses.replace(h, arch=rng.choice(
+            ["mbt2018", "cheng2020-anchor", "bmshj2018-hyperprior", "cheng2020-attn", "", "x" * 255]))
+    elif edit == 0:
         h = dataclasses.replace(h, model_name=rng.choice(
             ["../../etc/passwd", "/tmp/x.pt", "default", "mbt2018-mean:3", "sgaplus-msh:2",
              "sgaplus-msh-q9", "mbt2018-mean:²", "x" * 255, "\u2028", ""]))

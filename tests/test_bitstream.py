@@ -22,8 +22,8 @@ from sgaplus.latent_model import pad
 
 
 def header(**kw) -> bs.Header:
-    base = dict(width=70, height=40, mode="RGB", has_alpha=False, model_name="tiny",
-                fingerprint=bytes(range(16)), method="ssl", lmbda=0.01, iters=7,
+    base = dict(width=70, height=40, mode="RGB", has_alpha=False, model_name="tiny", arch="mbt2018-mean",
+                fingerprint=bytes(range(16)), method="ssl", distortion="mse", lmbda=0.01, iters=7,
                 z_shape=(8, 1, 2), y_shape=(12, 4, 8))
     return bs.Header(**{**base, **kw})
 

@@ -57,10 +57,12 @@ class Header:
         mode: ``RGB`` or ``L``, the PIL mode written back.
         has_alpha: whether an alpha stream follows the y stream.
         model_name: the encoder's model name (for messages only).
+        arch: the architecture's CompressAI zoo name (``mbt2018-mean``, ``mbt2018``, ...):
+            it decides how the y stream is coded (serially for context models).
         fingerprint: the first 16 bytes of ``LatentModel.fingerprint()``; decoding
             with any other model is refused.
-        method, lmbda, iters: how the latents were refined (informational;
-            ``method`` is ``none`` without refinement).
+        method, lmbda, iters, distortion: how the latents were refined (informational;
+            ``method`` is ``none`` without refinement; λ is in the distortion's units).
         z_shape, y_shape: (C, H, W) of the hyper-latents and latents.
     """
 
@@ -69,8 +71,10 @@ class Header:
     mode: str
     has_alpha: bool
     model_name: str
+    arch: str
     fingerprint: bytes
     method: str
+    distortion: str
     lmbda: float
     iters: int
     z_shape: tuple[int, int, int]
@@ -100,11 +104,10 @@ def write_header(h: Header) -> bytes:
     if len(h.fingerprint) != FINGERPRINT_BYTES:
         raise ValueError("fingerprint must be 16 bytes")
     flags = (FLAG_ALPHA if h.has_alpha else 0) | (FLAG_GRAY if h.mode == "L" else 0)
-    name, method = _short_string(h.model_name), _short_string(h.method)
+    strings = [_short_string(t) for t in (h.model_name, h.arch, h.method, h.distortion)]
     return b"".join([
         _FIXED.pack(MAGIC, VERSION, flags, h.width, h.height, h.fingerprint),
-        _U8.pack(len(name)), name,
-        _U8.pack(len(method)), method,
+        *(_U8.pack(len(t)) + t for t in strings),
         _PARAMS.pack(h.lmbda, h.iters),
         _SHAPE.pack(*h.z_shape), _SHAPE.pack(*h.y_shape),
     ])
@@ -177,14 +180,17 @@ def parse_header(r: _Reader) -> Header:
     if not (width >= 1 and height >= 1 and width * height <= MAX_PIXELS):
         raise FormatError(f"invalid image size {width}x{height}")
     model_name = r.string("model name")
+    arch = r.string("architecture")
     method = r.string("method name")
+    distortion = r.string("distortion")
     lmbda, iters = r.unpack(_PARAMS, "refinement parameters")
     z_shape, y_shape = r.unpack(_SHAPE, "z shape"), r.unpack(_SHAPE, "y shape")
     if min(z_shape + y_shape) < 1:
         raise FormatError("invalid latent shape")
     return Header(width=width, height=height, mode="L" if flags & FLAG_GRAY else "RGB",
-                  has_alpha=bool(flags & FLAG_ALPHA), model_name=model_name,
-                  fingerprint=fingerprint, method=method, lmbda=lmbda, iters=iters,
+                  has_alpha=bool(flags & FLAG_ALPHA), model_name=model_name, arch=arch,
+                  fingerprint=fingerprint, method=method, distortion=distortion,
+                  lmbda=lmbda, iters=iters,
                   z_shape=z_shape, y_shape=y_shape)
 
 

@@ -78,13 +78,14 @@ def latent_shapes(model: LatentModel, width: int, height: int) -> tuple[tuple[in
 
 def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode: str = "RGB",
            alpha: np.ndarray | None = None, *, method: str = "none",
-           lmbda: float | None = None, iters: int = 0) -> bytes:
+           lmbda: float | None = None, iters: int = 0, distortion: str = "mse") -> bytes:
     """Entropy-code one image's hard latents into a complete ``.sgp`` file.
 
     Args:
         hard: latents of a batch of one, from ``LatentModel.quantize`` or a refinement.
         width, height, mode, alpha: the original image (``images.LoadedImage``).
-        method, lmbda, iters: recorded in the header for ``sgaplus info``.
+        method, lmbda, iters, distortion: recorded in the header for ``sgaplus info``
+            (the refinement's; λ is in the distortion's units).
 
     Raises:
         RuntimeError: the file would not decode to ``hard`` (ẑ, symbols and μ are
@@ -105,7 +106,8 @@ def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode:
                                               model.scale_indexes(hard.scales))])
     alpha_stream = None if alpha is None else compress_alpha(np.ascontiguousarray(alpha, np.uint8).tobytes())
     header = Header(width=width, height=height, mode=mode, has_alpha=alpha is not None,
-                    model_name=model.name, fingerprint=fingerprint_bytes(model), method=method,
+                    model_name=model.name, arch=model.arch, fingerprint=fingerprint_bytes(model),
+                    method=method, distortion=distortion,
                     lmbda=model.lmbda if lmbda is None else lmbda, iters=iters,
                     z_shape=z_shape, y_shape=y_shape)
     data = pack(Container(header, z_stream, y_stream, alpha_stream))
@@ -138,6 +140,9 @@ def check_size(header: Header, max_pixels: int = MAX_PIXELS) -> None:
 
 def check_model(header: Header, model: LatentModel) -> None:
     """Refuse a file made for another model, and shapes this model cannot have made."""
+    if header.arch != model.arch:
+        raise FormatError(f"this file was made with a {header.arch!r} model ({header.model_name!r}), "
+                          f"not with a {model.arch!r} one like {model.name!r}; pass the right --model")
     mine = fingerprint_bytes(model)
     if header.fingerprint != mine:
         theirs = (f"other weights of {header.model_name!r}" if header.model_name == model.name

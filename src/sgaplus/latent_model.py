@@ -37,8 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN
-from compressai.models import (JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior,
-                               ScaleHyperprior)
+from compressai.models import (Cheng2020Anchor, JointAutoregressiveHierarchicalPriors,
+                               MeanScaleHyperprior, ScaleHyperprior)
 from torch import Tensor, nn
 
 from .kernels import InverseGDN, SubpixelDeconv
@@ -50,6 +50,16 @@ PAD_MULTIPLE = 64
 #: convolutions in :meth:`LatentModel.loop_synthesis`: oneDNN is slow at 3 outputs
 #: (0.056 s vs 0.026 s forward at 768x512) and fast at 128 (sub-pixel about 1.5x slower).
 SUBPIXEL_MAX_OUT = 16
+
+
+#: The CompressAI architectures this adapter drives, by CompressAI's zoo name (exact
+#: classes: a subclass such as cheng2020-attn has another g_s and is not supported).
+ARCHITECTURES: dict[str, type[ScaleHyperprior]] = {
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+}
 
 
 @dataclass
@@ -101,8 +111,12 @@ class LatentModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.net, ScaleHyperprior):
-            raise ValueError(f"unsupported architecture {type(self.net).__name__}")
+        arch = next((name for name, cls in ARCHITECTURES.items() if type(self.net) is cls), None)
+        if arch is None:
+            raise ValueError(f"unsupported architecture {type(self.net).__name__}; "
+                             f"supported: {', '.join(ARCHITECTURES)}")
+        #: CompressAI's zoo name of the architecture (recorded in every file).
+        self.arch = arch
         self.net.eval().requires_grad_(False)
         self.has_means = isinstance(self.net, MeanScaleHyperprior)
         self.has_context = isinstance(self.net, JointAutoregressiveHierarchicalPriors)

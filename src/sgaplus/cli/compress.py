@@ -119,7 +119,8 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
         coded = []
         for i, image in enumerate(images):
             data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
-                                method=method, lmbda=refiner.lmbda, iters=result.iters)
+                                method=method, lmbda=refiner.lmbda, iters=result.iters,
+                                distortion=refiner.distortion.name)
             decoded = codec.decode(model, data, max_pixels=w * h)
             psnr = psnr_as_written(decoded.x_hat, image.x, image.mode)
             ssim = ms_ssim_8bit(decoded.x_hat, image.x)
