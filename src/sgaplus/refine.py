@@ -33,8 +33,9 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
+from . import memory, tiling
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit
+from .loss import Metrics, RDTerms, bits, hard_metrics, price, psnr_8bit
 from .relax import Relaxation, get_relaxation
 from .schedules import Schedule, get_schedule
 from .stopping import StopRule
@@ -99,6 +100,10 @@ class Refiner:
             bf16 skips the fp32 kernels, so it is the slower choice there. The final
             hard latents and figures are always computed in fp32/fp64.
         device: default CUDA when present, else CPU.
+        max_memory: the working memory (bytes) an image (or batch) may take on the
+            device: images that need more run g_a and g_s in tiles
+            (:mod:`sgaplus.tiling`, sized by :func:`sgaplus.memory.tile_size`); default
+            :data:`sgaplus.memory.DEFAULT_BUDGET`.
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class Refiner:
         min_delta: float = 1e-3,
         precision: str = "fp32",
         device: torch.device | str | None = None,
+        max_memory: int | None = None,
     ) -> None:
         self.method = get_relaxation(method) if isinstance(method, str) else method
         schedule = schedule or self.method.default_schedule
@@ -134,6 +140,9 @@ class Refiner:
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
         self.device = torch.device(device) if device is not None else default_device()
+        self.max_memory = memory.DEFAULT_BUDGET if max_memory is None else max_memory
+        if self.max_memory <= 0:
+            raise ValueError(f"Invalid memory budget: {self.max_memory}")
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
@@ -182,25 +191,58 @@ class Refiner:
         finally:
             self.model.net.to(memory_format=torch.contiguous_format)
 
-    def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
-               means: Tensor) -> tuple[RDTerms, Tensor]:
-        """:func:`rd_terms` with only g_s in the loop's precision and kernels."""
+    def tile_size(self, shape: torch.Size | tuple[int, ...]) -> int | None:
+        """Tile edge (latents) for a batch of ``shape`` (B, 3, H, W) under the memory
+        budget, or None: the whole image fits, and runs as one piece."""
+        b, _, h, w = shape
+        return memory.tile_size(b, h, w, self.max_memory, self.model.synthesis_halo)
+
+    def _loop_g_s(self, tiled: bool = False) -> Callable[[Tensor], Tensor]:
+        """The loop's g_s (kernels on CPU fp32); ``tiled``: fed a tile (a strided window of
+        ŷ) copied into the loop's memory format."""
         g_s = self.model.loop_synthesis() if self.uses_kernels else self.model.synthesis
+        if not tiled:
+            return g_s
+        return lambda window: g_s(window.contiguous(memory_format=self.memory_format))
+
+    def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+               means: Tensor, tile: int | None = None) -> tuple[RDTerms, Tensor]:
+        """:func:`rd_terms` with only g_s in the loop's precision and kernels; by tiles of
+        ``tile`` latents when given (without gradient)."""
+        g_s = self._loop_g_s(tiled=tile is not None)
         with self._autocast():
-            x_hat = g_s(y_hat)[..., :x.size(-2), :x.size(-1)]
+            if tile is None:
+                x_hat = g_s(y_hat)
+            else:
+                x_hat = tiling.map_tiles(g_s, y_hat, y_hat.shape[-2:], tile, self.model.synthesis_halo,
+                                         1, tiling.SCALE)
+            x_hat = x_hat[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means), x_hat
 
-    @torch.no_grad()
-    def evaluate(self, x: Tensor, hard: HardLatents) -> tuple[list[Metrics], Tensor]:
-        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ."""
-        return hard_metrics(self.model, x, hard, self.lmbda)
+    def _tiled_terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+                     means: Tensor, tile: int) -> RDTerms:
+        """The loop's terms with g_s forward and backward one tile at a time
+        (:func:`sgaplus.tiling.mse`); the rates as :func:`price` computes them."""
+        lik_y, lik_z = self.model.likelihoods(y_hat, z_hat, scales, means)
+        pixels = x.size(-2) * x.size(-1)
+        mse = tiling.mse(self._loop_g_s(tiled=True), y_hat, x, tile, self.model.synthesis_halo, self._autocast)
+        return RDTerms(mse, bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels)
 
-    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, hard: HardLatents,
+                 tile: int | None = None) -> tuple[list[Metrics], Tensor]:
+        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ
+        (g_s by tiles of ``tile`` latents when given)."""
+        model = self.model if tile is None else self.model.tiled(tile)
+        return hard_metrics(model, x, hard, self.lmbda)
+
+    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor,
+                     tile: int | None) -> tuple[Tensor, Tensor, Tensor]:
         """Hard-rounded loss, PSNR and bpp on the device (for the history only)."""
         with torch.no_grad():
             z_hat = torch.round(z)
             y_hat, scales, means = self.model.latents(y, z_hat, torch.round)
-            terms, x_hat = self._terms(x, y_hat, z_hat, scales, means)
+            terms, x_hat = self._terms(x, y_hat, z_hat, scales, means, tile)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms.bpp
 
     def refine(self, x: Tensor, progress: ProgressFn | None = None) -> RefineResult:
@@ -210,12 +252,12 @@ class Refiner:
         start = time.perf_counter()
         x = x.float()
         model, dev = self.model.to(self.device), self.device
+        tile = self.tile_size(x.shape)  # None: the fast path, one piece
         xd = x.to(dev)
-        xp = pad(xd)
         with torch.no_grad():
-            y0, z0 = model.analysis(xp)
+            y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
         hard = model.quantize(y0, z0)
-        before, x_hat = self.evaluate(x, hard)
+        before, x_hat = self.evaluate(x, hard, tile)
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
@@ -230,13 +272,17 @@ class Refiner:
                 z_tilde = self.method(z, tau, gen)
                 y_tilde, scales, means = model.latents(y, z_tilde,
                                                        lambda v: self.method(v, tau, gen))
-                losses = self._terms(xd, y_tilde, z_tilde, scales, means)[0].loss(self.lmbda)
+                if tile is None:
+                    terms = self._terms(xd, y_tilde, z_tilde, scales, means)[0]
+                else:
+                    terms = self._tiled_terms(xd, y_tilde, z_tilde, scales, means, tile)
+                losses = terms.loss(self.lmbda)
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 opt.step()
                 t += 1
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
-                    true, psnr, bpp = self._true_losses(xd, y.detach(), z.detach())
+                    true, psnr, bpp = self._true_losses(xd, y.detach(), z.detach(), tile)
                     stop.observe(t, float(true.mean()))
                     for i in range(x.size(0) if self.log_every else 0):
                         history.append({
@@ -252,7 +298,7 @@ class Refiner:
         if t:  # with no iteration the base latents are the result: no second decode
             # NCHW again, so the figures and the symbols do not depend on the loop's layout.
             hard = model.quantize(y.contiguous(), z.contiguous())
-            after, x_hat = self.evaluate(x, hard)
+            after, x_hat = self.evaluate(x, hard, tile)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - start, x_hat=x_hat.cpu(),
                             config=self.config())

@@ -18,7 +18,6 @@ import argparse
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +28,12 @@ from .main import CLIError
 if TYPE_CHECKING:
     from ..images import LoadedImage
     from ..latent_model import LatentModel
-    from ..ratecontrol import Probe, Target
+    from ..pipeline import Coded
+    from ..ratecontrol import Target
     from ..refine import Refiner
 
 #: Iterations when ``--iters`` is not given (see the module docstring).
 CLI_ITERS = 500
-
-#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
-PROBES = 6
 
 #: Pixels a folder run refines together on a GPU (8 Kodak images; see ``batch_size``).
 GPU_BATCH_PIXELS = 8 * 768 * 512
@@ -47,6 +44,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..pipeline import PROBES
+
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
     p.add_argument("input", type=Path, help="an image, or a folder of images")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -78,68 +77,8 @@ def load_input(path: Path) -> LoadedImage:
     return image
 
 
-@dataclass
-class Coded:
-    """One image refined, encoded and decoded back: the file and what it decodes to."""
-
-    data: bytes
-    bpp_estimated: float
-    psnr: float
-    iters: int
-    method: str
-
-
-def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
-                quiet: bool) -> list[Coded]:
-    """Refine images of one size together, then encode each and decode its bytes the way
-    `sgaplus decompress` will."""
-    import torch
-
-    from .. import codec
-    from ..loss import psnr_8bit
-
-    w, h = images[0].size
-    try:
-        with progress_bar(refiner.stop_args["max_iters"], refiner.method.name,
-                          disable=quiet or not refiner.stop_args["max_iters"]) as bar:
-            result = refiner.refine(torch.cat([im.x for im in images]),
-                                    progress=lambda t, tau, loss: bar.update(1))
-        model.to("cpu")  # decode the way `sgaplus decompress` will
-        method = refiner.method.name if result.iters else "none"
-        coded = []
-        for i, image in enumerate(images):
-            data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
-                                method=method, lmbda=refiner.lmbda, iters=result.iters)
-            psnr = float(psnr_8bit(codec.decode(model, data).x_hat, image.x)[0])
-            coded.append(Coded(data, result.after[i].bpp, psnr, result.iters, method))
-    except MemoryError:
-        raise CLIError(f"out of memory coding {len(images)} image(s) of {w}x{h}") from None
-    return coded
-
-
-def rate_controlled(image: LoadedImage, model: LatentModel, refiner: Refiner, target: Target,
-                    quiet: bool) -> tuple[Probe[Coded], int]:
-    """The λ search of :mod:`sgaplus.ratecontrol` around the refiner's λ; (best, probes)."""
-    from ..ratecontrol import Probe, TargetNotReached, search
-
-    pixels = image.size[0] * image.size[1]
-
-    def encode_at(lmbda: float) -> Probe[Coded]:
-        coded = code_images([image], model, refiner.with_lambda(lmbda), quiet=True)[0]
-        probe = Probe(lmbda, len(coded.data) * 8 / pixels, coded.psnr, coded)
-        if not quiet:
-            print(f"sgaplus: λ {lmbda:.4g}: {probe.bpp:.4f} bpp, {probe.psnr:.2f} dB", file=sys.stderr)
-        return probe
-
-    try:
-        best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
-    except TargetNotReached as exc:
-        raise CLIError(str(exc)) from None
-    return best, len(tried)
-
-
-def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel, lmbda: float,
-                seconds: float, **extra: Any) -> dict[str, Any]:
+def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel, seconds: float,
+                **extra: Any) -> dict[str, Any]:
     """Write one file atomically; returns its report row."""
     w, h = image.size
     write_atomic(out, lambda tmp: tmp.write_bytes(coded.data))
@@ -147,7 +86,7 @@ def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel,
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
         "psnr": coded.psnr, "iters": coded.iters, "seconds": seconds, "method": coded.method,
-        "lmbda": lmbda, "model": model.name, **extra,
+        "lmbda": coded.lmbda, "model": model.name, **extra,
     }
 
 
@@ -155,13 +94,16 @@ def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: R
                    quiet: bool, target: Target | None = None) -> dict[str, Any]:
     """Refine, encode, decode-check and atomically write one image (at the λ that meets
     ``target``, when given); returns its report row."""
+    from ..pipeline import code_image
+
     start = time.perf_counter()
-    if target is None:
-        coded = code_images([image], model, refiner, quiet)[0]
-        return write_coded(coded, image, out, model, refiner.lmbda, time.perf_counter() - start)
-    best, probes = rate_controlled(image, model, refiner, target, quiet)
-    return write_coded(best.payload, image, out, model, best.lmbda, time.perf_counter() - start,
-                       target={target.metric: target.value}, probes=probes)
+    iters = refiner.stop_args["max_iters"]
+    log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
+    with progress_bar(iters, refiner.method.name, disable=quiet or not iters or target is not None) as bar:
+        coded = code_image(image, model, refiner, target, progress=lambda t, tau, loss: bar.update(1),
+                           log=log)
+    extra = {} if target is None else {"target": {target.metric: target.value}, "probes": coded.probes}
+    return write_coded(coded, image, out, model, time.perf_counter() - start, **extra)
 
 
 def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> int:
@@ -241,6 +183,7 @@ def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
 
 def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
     from ..images import ImageError
+    from ..pipeline import code_images
 
     files = sorted(p for p in args.input.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
@@ -275,9 +218,9 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
                 new = [{"file": str(path), **compress_image(image, out, model, refiner, quiet=True,
                                                             target=target)}]
             else:
-                coded = code_images([image for _, _, image in batch], model, refiner, quiet=True)
+                coded = code_images([image for _, _, image in batch], model, refiner)
                 seconds = (time.perf_counter() - start) / len(batch)
-                new = [{"file": str(path), **write_coded(c, image, out, model, refiner.lmbda, seconds)}
+                new = [{"file": str(path), **write_coded(c, image, out, model, seconds)}
                        for (path, out, image), c in zip(batch, coded)]
             rows.extend(new)
         except errors as exc:

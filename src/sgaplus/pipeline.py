@@ -1,0 +1,96 @@
+"""One image (or a batch of same-size images) to ``.sgp`` bytes: refine, encode, decode-check.
+
+The one per-image function behind ``sgaplus compress``: the single-process CLI and
+the Ray tasks of :mod:`sgaplus.distributed` both call :func:`code_image` /
+:func:`code_images`, so a file made either way has the same bytes. Nothing here
+writes files; the caller writes the returned bytes (atomically).
+
+The reported ``psnr`` is measured on what ``sgaplus decompress`` will produce: the
+bytes are decoded in-process (CPU, portable convolutions, tiled g_s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from . import codec, memory
+from .images import LoadedImage
+from .latent_model import LatentModel
+from .loss import psnr_8bit
+from .ratecontrol import Probe, Target, search
+from .refine import ProgressFn, Refiner
+
+#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
+PROBES = 6
+
+
+@dataclass
+class Coded:
+    """One image refined, encoded and decoded back: the file and what it decodes to.
+
+    ``probes`` is the number of refinements rate control tried (None without it).
+    """
+
+    data: bytes
+    bpp_estimated: float
+    psnr: float
+    iters: int
+    method: str
+    lmbda: float
+    probes: int | None = None
+
+
+def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
+                progress: ProgressFn | None = None) -> list[Coded]:
+    """Refine images of one size together, then encode each and decode its bytes the way
+    ``sgaplus decompress`` will.
+
+    Raises:
+        memory.OutOfMemory: an allocation failed; the message says how much and which
+            flag lowers the need.
+    """
+    w, h = images[0].size
+    try:
+        result = refiner.refine(torch.cat([im.x for im in images]), progress=progress)
+        model.to("cpu")  # decode the way `sgaplus decompress` will
+        method = refiner.method.name if result.iters else "none"
+        coded = []
+        for i, image in enumerate(images):
+            data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
+                                method=method, lmbda=refiner.lmbda, iters=result.iters)
+            psnr = float(psnr_8bit(codec.decode(model, data).x_hat, image.x)[0])
+            coded.append(Coded(data, result.after[i].bpp, psnr, result.iters, method, refiner.lmbda))
+    except (MemoryError, RuntimeError) as exc:
+        if not memory.is_out_of_memory(exc):
+            raise
+        raise memory.OutOfMemory(exc, f"coding {len(images)} image(s) of {w}x{h}",
+                                 refiner.max_memory) from None
+    return coded
+
+
+def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, target: Target | None = None,
+               progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> Coded:
+    """One image's file, at the refiner's λ or, with ``target``, at the λ that meets it
+    (:mod:`sgaplus.ratecontrol`: up to :data:`PROBES` whole refinements, each judged
+    on the real file; ``log`` hears one line per try).
+
+    Raises:
+        ratecontrol.TargetNotReached: no λ within reach meets ``target``.
+    """
+    if target is None:
+        return code_images([image], model, refiner, progress)[0]
+    pixels = image.size[0] * image.size[1]
+
+    def encode_at(lmbda: float) -> Probe[Coded]:
+        coded = code_images([image], model, refiner.with_lambda(lmbda))[0]
+        probe = Probe(lmbda, len(coded.data) * 8 / pixels, coded.psnr, coded)
+        if log is not None:
+            log(f"λ {lmbda:.4g}: {probe.bpp:.4f} bpp, {probe.psnr:.2f} dB")
+        return probe
+
+    best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
+    best.payload.probes = len(tried)
+    return best.payload
