@@ -11,12 +11,15 @@ bytes are decoded in-process (CPU, portable convolutions, tiled g_s).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from . import codec, memory
+from .bitstream import FormatError, unpack
 from .images import LoadedImage
 from .latent_model import LatentModel
 from .loss import psnr_8bit
@@ -94,3 +97,34 @@ def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, target:
     best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
     best.payload.probes = len(tried)
     return best.payload
+
+
+def code_batch(refiner: Refiner, images: list[LoadedImage],
+               target: Target | None = None) -> tuple[list[Coded], float] | str:
+    """A folder run's unit of work, here or in a Ray task: one image (rate control
+    allowed) or a batch of same-size images refined together. Returns the files and the
+    seconds per image, or one line saying why these images failed."""
+    from .allocator import keep_freed_memory
+
+    if refiner.device.type == "cpu":
+        keep_freed_memory()  # the loop reuses its large buffers (sgaplus.allocator)
+    start = time.perf_counter()
+    try:
+        if len(images) == 1:
+            coded = [code_image(images[0], refiner.model, refiner, target)]
+        else:
+            coded = code_images(images, refiner.model, refiner)
+    except (ValueError, OSError, RuntimeError) as exc:
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+    return coded, (time.perf_counter() - start) / len(images)
+
+
+def finished(path: Path, model: LatentModel) -> bool:
+    """Whether ``path`` is a complete ``.sgp`` file made with ``model``: what a folder run
+    skips (files are written atomically, so a file that parses is one that was finished)."""
+    try:
+        codec.check_model(unpack(path.read_bytes()).header, model)
+    except (FormatError, OSError):
+        return False
+    return True

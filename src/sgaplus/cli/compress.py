@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .common import (add_model_args, add_refine_args, build_refiner, check_output,
                      load_model_arg, method_and_schedule, print_json, progress_bar, write_atomic)
@@ -60,7 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                            f"each of up to {PROBES} tries is a whole refinement)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
                       help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing output files (a folder run otherwise skips finished ones)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="a folder as Ray tasks, one per image: on a local Ray runtime, or on the cluster "
+                        "at ADDRESS (host:port of `ray start --head`); put it last or write --ray=ADDRESS")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
@@ -78,10 +82,11 @@ def load_input(path: Path) -> LoadedImage:
 
 
 def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel, seconds: float,
-                **extra: Any) -> dict[str, Any]:
+                target: Target | None = None) -> dict[str, Any]:
     """Write one file atomically; returns its report row."""
     w, h = image.size
     write_atomic(out, lambda tmp: tmp.write_bytes(coded.data))
+    extra = {} if target is None else {"target": {target.metric: target.value}, "probes": coded.probes}
     return {
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
@@ -102,8 +107,7 @@ def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: R
     with progress_bar(iters, refiner.method.name, disable=quiet or not iters or target is not None) as bar:
         coded = code_image(image, model, refiner, target, progress=lambda t, tau, loss: bar.update(1),
                            log=log)
-    extra = {} if target is None else {"target": {target.metric: target.value}, "probes": coded.probes}
-    return write_coded(coded, image, out, model, time.perf_counter() - start, **extra)
+    return write_coded(coded, image, out, model, time.perf_counter() - start, target)
 
 
 def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> int:
@@ -154,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     target = rate_target(args)
     if args.input.is_dir():
         return _run_folder(args, target)
+    if args.ray is not None:
+        raise CLIError("--ray distributes the images of a folder; give a folder as input")
     check_output(args.output, args.force)
     image = load_input(args.input)
     model = load_model_arg(args)
@@ -182,8 +188,10 @@ def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
 
 
 def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
+    """Every image of a folder, here or (``--ray``) as Ray tasks: the same table, exit
+    status and files. Finished outputs are skipped, so a re-run continues a stopped one."""
     from ..images import ImageError
-    from ..pipeline import code_images
+    from ..pipeline import code_batch, finished
 
     files = sorted(p for p in args.input.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
@@ -194,64 +202,79 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         raise CLIError(f"{outdir} is not a folder; a folder input needs an output folder")
     outdir.mkdir(exist_ok=True)
     model = load_model_arg(args)
-    refiner = compress_refiner(args, model)
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
+    skipped: list[Path] = []
     errors = (CLIError, ImageError, ValueError, OSError, RuntimeError)
 
-    def fail(paths: list[Path], exc: Exception) -> None:
+    def fail(paths: list[Path], exc: Exception | str) -> None:
         text = str(exc).strip()
         failed.extend((p, text.splitlines()[0] if text else type(exc).__name__) for p in paths)
+        bar.update(len(paths))
 
-    # Consecutive images of one size wait here and are refined together (batch_size).
-    pending: list[tuple[Path, Path, LoadedImage]] = []
-
-    def flush() -> None:
-        batch = pending[:]
-        pending.clear()
-        if not batch:
-            return
-        start = time.perf_counter()
+    def finish(batch: list[tuple[tuple[Path, Path], LoadedImage]],
+               result: tuple[list[Coded], float] | str) -> None:
+        """Write a batch's files (pipeline.code_batch's result), or note why it failed."""
+        paths = [path for (path, _), _ in batch]
+        if isinstance(result, str):
+            return fail(paths, result)
+        coded, seconds = result
         try:
-            if len(batch) == 1:
-                path, out, image = batch[0]
-                new = [{"file": str(path), **compress_image(image, out, model, refiner, quiet=True,
-                                                            target=target)}]
-            else:
-                coded = code_images([image for _, _, image in batch], model, refiner)
-                seconds = (time.perf_counter() - start) / len(batch)
-                new = [{"file": str(path), **write_coded(c, image, out, model, seconds)}
-                       for (path, out, image), c in zip(batch, coded)]
-            rows.extend(new)
+            rows.extend({"file": str(path), **write_coded(c, image, out, model, seconds, target)}
+                        for ((path, out), image), c in zip(batch, coded))
         except errors as exc:
-            fail([path for path, _, _ in batch], exc)
+            return fail(paths, exc)
         bar.update(len(batch))
 
-    with progress_bar(len(files), "images", disable=args.json) as bar:
+    def batches(refiner: Refiner) -> Iterator[list[tuple[tuple[Path, Path], LoadedImage]]]:
+        """The images to code, loaded in order; consecutive same-size ones grouped (batch_size)."""
+        pending: list[tuple[tuple[Path, Path], LoadedImage]] = []
         for path, out in _outputs(files, outdir).items():
             try:
                 if isinstance(out, str):
                     raise CLIError(out)
+                if not args.force and finished(out, model):
+                    skipped.append(path)
+                    bar.update(1)
+                    continue
                 check_output(out, args.force)
                 image = load_input(path)
             except errors as exc:
                 fail([path], exc)
-                bar.update(1)
                 continue
-            if pending and (image.size != pending[0][2].size
-                            or len(pending) >= batch_size(refiner, target, pending[0][2])):
-                flush()
-            pending.append((path, out, image))
-        flush()
+            if pending and (image.size != pending[0][1].size
+                            or len(pending) >= batch_size(refiner, target, pending[0][1])):
+                yield pending
+                pending = []
+            pending.append(((path, out), image))
+        if pending:
+            yield pending
+
+    with progress_bar(len(files), "images", disable=args.json) as bar:
+        if args.ray is None:
+            refiner = compress_refiner(args, model)
+            for batch in batches(refiner):
+                finish(batch, code_batch(refiner, [image for _, image in batch], target))
+        else:
+            from .. import distributed
+
+            with distributed.runtime(args.ray or None):
+                # Refine where the cluster can: on its GPUs unless --device says otherwise.
+                if args.device is None:
+                    args.device = "cuda" if distributed.cluster_gpus() else "cpu"
+                refiner = compress_refiner(args, model)
+                distributed.code_batches(batches(refiner), refiner, target, finish)
+    rows.sort(key=lambda r: r["file"])
     failed.sort()  # a load failure is noted before the batch of earlier files is done
     if args.json:
-        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed]})
+        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
+                    "skipped": [str(p) for p in skipped]})
     else:
-        _print_table(rows, failed)
+        _print_table(rows, failed, skipped)
     return 1 if failed else 0
 
 
-def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> None:
+def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]], skipped: list[Path]) -> None:
     print(f"{'image':24}{'size':>11}{'bytes':>9}{'bpp':>8}{'bpp est':>9}{'PSNR':>8}{'iters':>7}{'s':>7}")
     for r in rows:
         size = f"{r['width']}x{r['height']}"
@@ -262,6 +285,8 @@ def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> 
         mean = {k: sum(r[k] for r in rows) / n for k in ("bpp", "bpp_estimated", "psnr", "seconds")}
         print(f"{f'mean of {n}':24}{'':11}{'':9}{mean['bpp']:8.4f}{mean['bpp_estimated']:9.4f}"
               f"{mean['psnr']:8.2f}{'':7}{mean['seconds']:7.1f}")
+    if skipped:
+        print(f"{len(skipped)} finished file(s) skipped (--force recomputes them)", file=sys.stderr)
     if failed:
         print(f"{len(failed)} file(s) failed:", file=sys.stderr)
         for path, error in failed:
