@@ -159,3 +159,30 @@ def test_a_killed_worker_is_retried_and_the_folder_completes(ray_runtime, tmp_pa
         png = tmp_path / f"{name}.png"
         assert main(["decompress", str(out / f"{name}.sgp"), "-o", str(png)]) == 0
         assert Image.open(png).size == (96, 64)
+
+
+def test_experiment_units_as_ray_tasks_equal_one_process(ray_runtime, tmp_path, tiny_family,
+                                                         tiny_images_dir, monkeypatch, one_thread):
+    """The missing units of an experiment refined as Ray tasks: the same figures as here."""
+    import json
+
+    from sgaplus.experiments import PROTOCOLS
+    from test_experiments import TINY
+
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    argv = ["experiment", "curves", "--protocol", "tiny", "--data", str(tiny_images_dir),
+            "--models", *tiny_family, "--device", "cpu", "--out"]
+    assert main([*argv, str(tmp_path / "here")]) == 0
+    assert main([*argv, str(tmp_path / "there"), "--ray"]) == 0
+    units = lambda root: sorted(p for p in (root / "units").rglob("*.json")  # noqa: E731
+                                if len(p.relative_to(root / "units").parts) == 3)  # model/setting/image
+    here, there = units(tmp_path / "here"), units(tmp_path / "there")
+    assert len(here) >= 10 and [p.relative_to(tmp_path / "here") for p in here] == \
+        [p.relative_to(tmp_path / "there") for p in there]
+    for a, b in zip(here, there):
+        ua, ub = json.loads(a.read_text()), json.loads(b.read_text())
+        assert {k: ua[k] for k in ("before", "after", "history", "actual_bpp")} == \
+            {k: ub[k] for k in ("before", "after", "history", "actual_bpp")}
+    assert (tmp_path / "there" / "report.md").read_text().count("partial") == \
+        (tmp_path / "here" / "report.md").read_text().count("partial")

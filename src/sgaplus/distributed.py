@@ -67,10 +67,15 @@ def runtime(address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def cluster_gpus() -> int:
+def use_gpus(device: str | None) -> bool:
+    """Whether tasks take a GPU each: ``--device cuda``, or no ``--device`` on a cluster
+    that has GPUs (CPU tasks see none: Ray hides the GPUs from tasks that did not ask)."""
     import ray
 
-    return int(ray.cluster_resources().get("GPU", 0))
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if device == "cuda" and not gpus:
+        raise ValueError("--device cuda, but the Ray cluster has no GPU")
+    return gpus > 0 and device != "cpu"
 
 
 def _slots(gpu: bool) -> int:
@@ -157,3 +162,51 @@ def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, target:
             yield batch, code_batch, (shared, [image for _, image in batch], target), task_options(gpu, need)
 
     run(tasks(), _slots(gpu), finish, finish)
+
+
+# -- experiments ------------------------------------------------------------------------
+
+def unit_task(store: Any, model: Any, setting: Any, batch: list) -> tuple[list, float]:
+    """A Ray task: :meth:`sgaplus.experiments.units.Store.compute` for one batch."""
+    from .experiments.units import Job
+
+    return store.compute(Job(model, setting), batch)
+
+
+def refine_units(store: Any, jobs: list, images: list, max_batch: int,
+                 log: Callable[[str], None]) -> int:
+    """The missing units of ``jobs`` as Ray tasks, one per batch of same-size images (as
+    :meth:`Store.run` batches them); the driver writes each unit as it arrives. Returns the
+    number of batches that failed (their units stay missing; a re-run retries them)."""
+    import ray
+
+    from .experiments.data import by_shape
+
+    gpu = use_gpus(store.device)
+    models: dict[str, Any] = {}
+    failures = 0
+
+    def tasks() -> Iterator[tuple[tuple, Callable[..., Any], tuple, dict[str, Any]]]:
+        for job in jobs:
+            if job.model.key not in models:  # each model into the object store once
+                models[job.model.key] = ray.put(job.model)
+            for batch in by_shape(store.missing(job, images), max_batch):
+                h, w = batch[0].x.shape[-2:]
+                need = memory.need(len(batch), h, w)
+                yield ((job, batch), unit_task, (store, models[job.model.key], job.setting, batch),
+                       task_options(gpu, need))
+
+    def done(key: tuple, result: tuple[list, float]) -> None:
+        job, batch = key
+        store.save(job, result[0])
+        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: "
+            f"done in {result[1]:.0f} s")
+
+    def failed(key: tuple, message: str) -> None:
+        nonlocal failures
+        job, batch = key
+        failures += 1
+        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: failed: {message}")
+
+    run(tasks(), _slots(gpu), done, failed)
+    return failures

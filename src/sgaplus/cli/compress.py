@@ -259,9 +259,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
             from .. import distributed
 
             with distributed.runtime(args.ray or None):
-                # Refine where the cluster can: on its GPUs unless --device says otherwise.
-                if args.device is None:
-                    args.device = "cuda" if distributed.cluster_gpus() else "cpu"
+                args.device = "cuda" if distributed.use_gpus(args.device) else "cpu"
                 refiner = compress_refiner(args, model)
                 distributed.code_batches(batches(refiner), refiner, target, finish)
     rows.sort(key=lambda r: r["file"])
