@@ -35,6 +35,9 @@ MAX_RETRIES = 3
 #: Tasks in flight per CPU (GPU) slot of the cluster: one running, one waiting.
 IN_FLIGHT_PER_SLOT = 2
 
+#: Host names of this machine's loopback interface.
+LOOPBACK = ("127.0.0.1", "localhost")
+
 K = TypeVar("K")
 
 
@@ -43,9 +46,10 @@ def runtime(address: str | None) -> Iterator[None]:
     """Connect to Ray for the duration: the runtime already initialised in this process,
     the cluster at ``address``, or (None) a local runtime on the loopback interface,
     shut down afterwards."""
-    if "ray" not in sys.modules and address is None:
-        # Ray binds a local runtime to the machine's network address unless told it
-        # is not a cluster; a local runtime needs only the loopback interface.
+    if "ray" not in sys.modules and (address is None or address.split(":")[0] in LOOPBACK):
+        # Ray binds a local runtime to the machine's network address, and turns a loopback
+        # ADDRESS into that address, unless told it is not a cluster; a runtime on this
+        # machine needs only the loopback interface.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
