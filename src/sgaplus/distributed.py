@@ -58,7 +58,8 @@ def runtime(address: str | None) -> Iterator[None]:
         return
     kwargs: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False)
     if address is None:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+        # "local": a new runtime, never one that `ray start` left running on this machine.
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
     else:
         try:
             ray.init(address=address, **kwargs)

@@ -7,6 +7,11 @@
         L = λ·255²·MSE(g_s(ŷ), x) + bpp(ŷ | σ, μ) + bpp(ẑ);  Adam step on (y, z)
     ─▶ hard latents: ẑ = round(z), ŷ = round(y − μ) + μ   (what the bitstream carries)
 
+An image whose estimated memory exceeds ``max_memory`` runs g_a and g_s in tiles
+of the latent grid (:mod:`sgaplus.tiling`; the MSE's gradient tile by tile), the
+same function up to float rounding; y and z stay whole. One that fits runs as
+one piece, the fast path below.
+
 The network is frozen; only y and z move. Images of one batch share nothing but
 the forward pass: the loss is a sum of per-image losses and Adam is elementwise,
 so a batch gives the same result as refining each image alone.
