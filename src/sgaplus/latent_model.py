@@ -41,6 +41,7 @@ from compressai.models import (Cheng2020Anchor, JointAutoregressiveHierarchicalP
                                MeanScaleHyperprior, ScaleHyperprior)
 from torch import Tensor, nn
 
+from . import tiling
 from .kernels import InverseGDN, SubpixelDeconv
 
 #: Spatial size of y and x must be multiples of 2^6 for g_a + h_a to invert.
@@ -129,6 +130,7 @@ class LatentModel:
         self._h_s64 = copy.deepcopy(self.net.h_s).cpu().double()
         self._fingerprint: str | None = None
         self._loop_g_s: nn.Module | None = None
+        self._tile: int | None = None
 
     # -- set-up -------------------------------------------------------------
     def prepare(self) -> "LatentModel":
@@ -168,10 +170,24 @@ class LatentModel:
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
+    def tiled(self, size: int) -> "LatentModel":
+        """This model with g_a and g_s run over tiles of ``size`` x ``size`` latents
+        (:func:`sgaplus.tiling.map_tiles`), for passes without gradient over images too
+        large for one piece; the same results up to float rounding. The halo is
+        :attr:`synthesis_halo`, which also covers g_a's reach (±30 pixels for the GDN
+        stacks, ±57 for cheng2020-anchor's residual g_a: under 4 latents)."""
+        view = copy.copy(self)
+        view._tile = size
+        return view
+
     # -- the four transforms --------------------------------------------------
     def analysis(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """y = g_a(x), z = h_a(y) (h_a(|y|) for the scale-only hyperprior)."""
-        y = self.net.g_a(x)
+        if self._tile is None:
+            y = self.net.g_a(x)
+        else:
+            grid = (x.size(-2) // tiling.SCALE, x.size(-1) // tiling.SCALE)
+            y = tiling.map_tiles(self.net.g_a, x, grid, self._tile, self.synthesis_halo, tiling.SCALE, 1)
         z = self.net.h_a(y if self.has_means else torch.abs(y))
         return y, z
 
@@ -211,7 +227,10 @@ class LatentModel:
         return y_hat, scales, means
 
     def synthesis(self, y_hat: Tensor) -> Tensor:
-        return self.net.g_s(y_hat)
+        if self._tile is None:
+            return self.net.g_s(y_hat)
+        return tiling.map_tiles(self.net.g_s, y_hat, y_hat.shape[-2:], self._tile, self.synthesis_halo,
+                                1, tiling.SCALE)
 
     @property
     def synthesis_halo(self) -> int:

@@ -91,6 +91,18 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
                         "in its units")
     p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                   help="memory one image may take (e.g. 8G, 1500M; default 8G): larger images "
+                        "run g_a and g_s in tiles, with the same result (see README, Memory)")
+
+
+def _memory_size(text: str) -> int:
+    from ..memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def method_and_schedule(args: argparse.Namespace):
@@ -110,8 +122,9 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
 
     method, schedule = method_and_schedule(args)
     refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lmbda=args.lmbda,
-                      distortion=args.distortion, seed=args.seed, device=args.device, time_budget=args.time_budget,
-                      patience=args.patience, **extra)
+                      distortion=args.distortion, seed=args.seed, device=args.device,
+                      time_budget=args.time_budget, patience=args.patience,
+                      max_memory=args.max_memory, **extra)
     if refiner.device.type == "cpu":
         keep_freed_memory()
     return refiner

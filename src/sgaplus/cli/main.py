@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..memory import DEFAULT_BUDGET, OutOfMemory, is_out_of_memory
+
     warnings.simplefilter("ignore", FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sgaplus: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError, RuntimeError) as exc:
+    except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, (CLIError, OutOfMemory)) and is_out_of_memory(exc):
+            # Commands that refine take --max-memory: the message names it and its value.
+            budget = (args.max_memory or DEFAULT_BUDGET) if hasattr(args, "max_memory") else None
+            msg = str(OutOfMemory(exc, f"in {args.command}", budget))
         print(f"sgaplus: error: {msg}", file=sys.stderr)
         return 2
     finally:
