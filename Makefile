@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,11 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Refinement speed, scaling and stopping figures -> docs/bench/ (about an hour on the
+# Refinement speed, scaling, memory and stopping figures -> docs/bench/ (about an hour and a half on the
 # shared 2-core CPU; each script has --quick for a smoke run).
 bench: $(STAMP)
 	$(BIN)/python bench/refine_speed.py
 	$(BIN)/python bench/refine_scaling.py
+	$(BIN)/python bench/refine_memory.py
 	$(BIN)/python bench/refine_stopping.py
 	$(BIN)/python bench/train_precision.py
 	$(BIN)/python bench/model_load.py

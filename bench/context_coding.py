@@ -8,7 +8,8 @@ same loop, so both agree bit for bit: ``LatentModel.serial_context``); CompressA
 Both are timed here on the same network and image. Weights are CompressAI's random
 initialisation at the zoo's shapes (no trained context model can be downloaded here):
 the loop's cost does not depend on the weights' values, the stream sizes do, so only
-times are reported.
+times are reported. sgaplus's encode includes ``codec.encode``'s round-trip check, a
+whole serial decode, so it costs about encode + decode.
 
     python bench/context_coding.py [--quick] [--threads 1]
 """

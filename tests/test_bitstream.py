@@ -22,8 +22,8 @@ from sgaplus.latent_model import pad
 
 
 def header(**kw) -> bs.Header:
-    base = dict(width=70, height=40, mode="RGB", has_alpha=False, model_name="tiny",
-                fingerprint=bytes(range(16)), method="ssl", lmbda=0.01, iters=7,
+    base = dict(width=70, height=40, mode="RGB", has_alpha=False, model_name="tiny", arch="mbt2018-mean",
+                fingerprint=bytes(range(16)), method="ssl", distortion="mse", lmbda=0.01, iters=7,
                 z_shape=(8, 1, 2), y_shape=(12, 4, 8))
     return bs.Header(**{**base, **kw})
 
@@ -52,6 +52,7 @@ def test_pack_unpack_round_trip():
     (lambda d: d[:30] + bytes([d[30] ^ 0x10]) + d[31:], "checksum"),
     (lambda d: d + b"\0", "checksum"),
     (lambda d: refit_crc(d[:4] + b"\x07" + d[5:]), "format version 7 is not supported"),
+    (lambda d: refit_crc(d[:4] + b"\x01" + d[5:]), "format version 1 is no longer read"),
     (lambda d: refit_crc(d[:5] + b"\x80" + d[6:]), "reserved flag"),
     (lambda d: refit_crc(d[:6] + b"\0\0\0\0" + d[10:]), "invalid image size"),
     (lambda d: refit_crc(d[:-4] + b"\0" + d[-4:]), "unexpected bytes"),

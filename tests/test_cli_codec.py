@@ -183,10 +183,11 @@ def test_folder_batch_continues_past_bad_files(tmp_path, capsys, tiny_ckpt, phot
     for name in ("d.webp", "e.bmp", "f.tif"):
         Image.open(photo_png).crop((0, 0, 20, 9)).save(src / name)
     (src / "notes.txt").write_text("ignored")
-    assert main(["compress", str(src), "-o", str(out), "--model", str(tiny_ckpt), "--iters", "1"]) == 1
+    assert main(["compress", str(src), "-o", str(out), "--model", str(tiny_ckpt), "--iters", "1"]) == 2
     captured = capsys.readouterr()
     assert all(n in captured.out for n in ("a.png", "b.jpg", "d.webp", "e.bmp", "f.tif", "mean of 5"))
-    assert "1 file(s) failed" in captured.err and "c.png" in captured.err
+    errors = [line for line in captured.err.splitlines() if "sgaplus: error:" in line]
+    assert len(errors) == 1 and errors[0].count("c.png") == 1  # the path once, not twice
     assert sorted(p.name for p in out.iterdir()) == ["a.sgp", "b.sgp", "d.sgp", "e.sgp", "f.sgp"]
     assert main(["decompress", str(out / "b.sgp"), "-o", str(tmp_path / "b.png"), "--model", str(tiny_ckpt)]) == 0
     assert Image.open(tmp_path / "b.png").size == (33, 17)
@@ -244,3 +245,242 @@ def test_batch_size_only_on_a_gpu_with_a_fixed_iteration_count(tiny_model):
     assert batch_size(Refiner(tiny_model, device="cuda", time_budget=5.0), None, kodak) == 1
     assert batch_size(Refiner(tiny_model, device="cuda", patience=30), None, kodak) == 1
     assert batch_size(Refiner(tiny_model, device="cuda"), Target("bpp", 0.5), kodak) == 1
+
+
+# -- issue 16: files in and out hold no surprises ------------------------------------------
+
+def renamed(data: bytes, model_name: str) -> bytes:
+    """The same file with another model name in its header (CRC recomputed)."""
+    import dataclasses
+
+    from sgaplus import bitstream as bs
+
+    c = bs.unpack(data)
+    return bs.pack(dataclasses.replace(c, header=dataclasses.replace(c.header, model_name=model_name)))
+
+
+def test_model_named_in_a_file_is_never_a_path(tmp_path, capsys, tiny_ckpt, tiny_sgp, monkeypatch):
+    """A file naming a local checkpoint (which would decode it) gets the bundled model instead."""
+    monkeypatch.chdir(tiny_ckpt.parent)
+    for name in (str(tiny_ckpt), tiny_ckpt.name, f"./{tiny_ckpt.name}"):
+        (tmp_path / "f.sgp").write_bytes(renamed(tiny_sgp, name))
+        argv = ["decompress", str(tmp_path / "f.sgp"), "-o", str(tmp_path / "o.png")]
+        assert_clean_failure(capsys, argv, "pass the right --model", tmp_path)
+    assert main(argv + ["--model", str(tiny_ckpt)]) == 0  # the user may name a file
+
+
+def test_family_files_decode_without_model(tmp_path, capsys, photo_png):
+    """A file made with sgaplus-msh:1 records sgaplus-msh-q1 and decodes by that name."""
+    sgp, png = tmp_path / "a.sgp", tmp_path / "a.png"
+    assert main(["compress", str(photo_png), "-o", str(sgp), "--model", "sgaplus-msh:1", "--no-refine"]) == 0
+    assert run_json(capsys, ["info", str(sgp), "--json"])["model"] == "sgaplus-msh-q1"
+    assert main(["decompress", str(sgp), "-o", str(png)]) == 0
+
+
+def test_fingerprint_error_tells_same_names_apart(tmp_path, capsys, model, tiny_sgp):
+    (tmp_path / "f.sgp").write_bytes(renamed(tiny_sgp, model.name))
+    argv = ["decompress", str(tmp_path / "f.sgp"), "-o", str(tmp_path / "o.png")]
+    assert_clean_failure(capsys, argv, f"made with other weights of {model.name!r}", tmp_path)
+
+
+def test_unknown_quality_characters(tmp_path, capsys, photo_png):
+    argv = ["compress", str(photo_png), "-o", str(tmp_path / "a.sgp"), "--model", "sgaplus-msh:²"]
+    assert_clean_failure(capsys, argv, "bad model name 'sgaplus-msh:²'", tmp_path)
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_output_appearing_during_the_run_is_left_alone(tmp_path, capsys, monkeypatch, tiny_ckpt,
+                                                       tiny_sgp, photo_png, command):
+    """The existence check runs first; a file created at the path while sgaplus works is
+    neither replaced (without --force) nor left with a temporary beside it."""
+    from sgaplus import codec
+
+    out = tmp_path / ("o.sgp" if command == "compress" else "o.png")
+    decode = codec.decode
+    monkeypatch.setattr(codec, "decode", lambda *a, **k: (out.exists() or out.write_bytes(b"theirs"),
+                                                          decode(*a, **k))[1])
+    (tmp_path / "f.sgp").write_bytes(tiny_sgp)
+    src = photo_png if command == "compress" else tmp_path / "f.sgp"
+    argv = [command, str(src), "-o", str(out), "--model", str(tiny_ckpt)]
+    argv += ["--no-refine"] if command == "compress" else []
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "appeared while sgaplus was working" in err[0]
+    assert out.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.sgp", out.name]
+    assert main(argv + ["--force"]) == 0 and out.read_bytes() != b"theirs"
+
+
+def test_exclusive_without_hard_links(tmp_path, capsys, monkeypatch, tiny_ckpt, photo_png):
+    """A file system without hard links: the name is claimed with O_EXCL, then filled."""
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    out = tmp_path / "a.sgp"
+    argv = ["compress", str(photo_png), "-o", str(out), "--model", str(tiny_ckpt), "--no-refine"]
+    assert main(argv) == 0 and out.stat().st_size > 0
+    from sgaplus.cli import common
+
+    with pytest.raises(common.CLIError, match="appeared"):
+        common.write_atomic(out, lambda tmp: tmp.write_bytes(b"x"), force=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.sgp"]
+
+
+def test_outputs_get_the_permissions_of_an_ordinary_file(tmp_path, tiny_ckpt, photo_png):
+    """Not mkstemp's 0600: what open() would create under the umask."""
+    mask = os.umask(0o027)
+    try:
+        assert main(["compress", str(photo_png), "-o", str(tmp_path / "a.sgp"), "--model", str(tiny_ckpt),
+                     "--no-refine"]) == 0
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.sgp").stat().st_mode & 0o777 == 0o640
+
+
+def test_sigterm_while_writing_cleans_up(tmp_path, capsys, monkeypatch, tiny_ckpt, tiny_sgp):
+    """SIGTERM in the middle of writing the PNG: no temporary left, one line, status 143."""
+    import signal
+
+    save = Image.Image.save
+
+    def save_then_terminate(self, fp, *args, **kwargs):
+        save(self, fp, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Image.Image, "save", save_then_terminate)
+    (tmp_path / "f.sgp").write_bytes(tiny_sgp)
+    previous = signal.getsignal(signal.SIGTERM)
+    assert main(["decompress", str(tmp_path / "f.sgp"), "-o", str(tmp_path / "o.png"),
+                 "--model", str(tiny_ckpt)]) == 143
+    assert capsys.readouterr().err == "sgaplus: terminated\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.sgp"]
+    assert signal.getsignal(signal.SIGTERM) == previous  # main() puts the handler back
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_during_refinement_in_a_real_process(tmp_path, tiny_ckpt, photo_png):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "sgaplus.cli.main", "compress", str(photo_png),
+                             "-o", str(out / "a.sgp"), "--model", str(tiny_ckpt), "--iters", "1000000",
+                             "--device", "cpu"], stderr=subprocess.PIPE)
+    seen, deadline = b"", time.monotonic() + 150
+    while b"ssl" not in seen and time.monotonic() < deadline:  # the progress bar: refining
+        seen += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143
+    lines = (seen + rest).decode().replace("\r", "\n").strip().splitlines()
+    assert lines[-1] == "sgaplus: terminated" and "Traceback" not in (seen + rest).decode()
+    assert list(out.iterdir()) == []
+
+
+def test_compress_to_an_unwritable_place_fails_before_any_work(tmp_path, capsys, monkeypatch, photo_png):
+    import sgaplus.cli.compress as compress
+
+    def no_model(args):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(compress, "load_model_arg", no_model)
+    argv = ["compress", str(photo_png), "-o", "/proc/x.sgp" if os.geteuid() == 0 else "/x.sgp"]
+    assert_clean_failure(capsys, argv, "cannot write into", tmp_path)
+
+
+def test_gray_and_gray_alpha_come_back_gray_with_the_psnr_of_the_gray_file(tmp_path, capsys, tiny_ckpt,
+                                                                           photo_png):
+    gray = Image.open(photo_png).convert("L")
+    alpha = Image.fromarray(np.tile(np.arange(96, dtype=np.uint8) * 2, (64, 1)), "L")
+    la = Image.merge("LA", (gray, alpha))
+    for name, im in (("l", gray), ("la", la)):
+        src, sgp, out = tmp_path / f"{name}.png", tmp_path / f"{name}.sgp", tmp_path / f"{name}.out.png"
+        im.save(src)
+        row = run_json(capsys, ["compress", str(src), "-o", str(sgp), "--model", str(tiny_ckpt),
+                                "--no-refine", "--json"])
+        assert main(["decompress", str(sgp), "-o", str(out), "--model", str(tiny_ckpt)]) == 0
+        back = Image.open(out)
+        assert back.mode == im.mode
+        a = np.asarray(im.convert("L"), np.float64)
+        b = np.asarray(back.convert("L"), np.float64)
+        assert row["psnr"] == pytest.approx(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)), abs=1e-9)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "la.out.png"))[..., 1], np.asarray(alpha))
+
+
+def png16(path: Path, samples: np.ndarray, color_type: int) -> None:
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB)."""
+    h, w = samples.shape[:2]
+    raw = b"".join(b"\0" + samples[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def test_16_bit_rgb_and_gray_alpha_warn_and_keep_their_mode(tmp_path, capsys, tiny_ckpt):
+    rng = np.random.default_rng(0)
+    cases = {"rgb16": (rng.integers(0, 65536, (20, 30, 3)), 2, "RGB"),
+             "la16": (rng.integers(0, 65536, (20, 30, 2)), 4, "LA")}
+    for name, (samples, color_type, mode) in cases.items():
+        png16(tmp_path / f"{name}.png", samples, color_type)
+        sgp, out = tmp_path / f"{name}.sgp", tmp_path / f"{name}.out.png"
+        assert main(["compress", str(tmp_path / f"{name}.png"), "-o", str(sgp), "--model", str(tiny_ckpt),
+                     "--no-refine"]) == 0
+        assert "samples of more than 8 bits converted to 8 bits" in capsys.readouterr().err
+        assert main(["decompress", str(sgp), "-o", str(out), "--model", str(tiny_ckpt)]) == 0
+        assert Image.open(out).mode == mode
+
+
+def test_input_above_the_pixel_limit_is_refused_from_its_header(tmp_path, capsys, monkeypatch, tiny_ckpt):
+    """A 9000x9000 PNG of a few bytes: refused before Pillow decodes a pixel (which took
+    14.9 GB through sgaplus), and the bomb warning is an error, not a warning."""
+    from PIL import ImageFile
+
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")
+
+    png16(tmp_path / "bomb.png", np.zeros((1, 1, 3), np.uint16), 2)
+    data = bytearray((tmp_path / "bomb.png").read_bytes())
+    data[16:24] = struct.pack(">II", 9000, 9000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    argv = ["compress", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "a.sgp"), "--model", str(tiny_ckpt)]
+    assert_clean_failure(capsys, argv, "more than the limit of 67,108,864 pixels", tmp_path)
+    with pytest.raises(AssertionError, match="pixels were decoded"):  # a raised limit lets it through
+        main(argv + ["--max-pixels", "81000000"])
+
+
+@pytest.mark.timeout(120)
+def test_decompress_of_hostile_files_prints_one_line(tmp_path, capsys, model):
+    """40 fuzzer cases through the CLI (bundled model): exit 0, or 2 with exactly one line."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import fuzz_decoder
+
+    seeds, muts = fuzz_decoder.seed_files(model), fuzz_decoder.mutations(model)
+    for i in range(40):
+        kind, data = fuzz_decoder.make_case(seeds, muts, 99, i)
+        (tmp_path / "f.sgp").write_bytes(data)
+        rc = main(["decompress", str(tmp_path / "f.sgp"), "-o", str(tmp_path / "o.png"), "--force"])
+        err = capsys.readouterr().err
+        assert (rc, err) == (0, "") or (rc == 2 and err.count("\n") == 1 and err.startswith("sgaplus: error:")), \
+            (kind, rc, err)
+
+
+def test_decompress_reads_no_more_than_the_pixel_limit_allows(tmp_path, capsys):
+    """A huge file, or an endless one, is refused after reading 16 bytes per allowed pixel."""
+    big = tmp_path / "big.sgp"
+    with open(big, "wb") as f:
+        f.truncate(16 * 1000 + 65537)  # sparse
+    for src in (big, Path("/dev/zero")):
+        argv = ["decompress", str(src), "-o", str(tmp_path / "o.png"), "--max-pixels", "1000"]
+        assert_clean_failure(capsys, argv, "larger than a file of at most 1,000 pixels", tmp_path)

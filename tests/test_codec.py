@@ -83,6 +83,20 @@ def test_real_bits_within_two_percent_of_estimate(model):
     assert len(data) - len(c.z) - len(c.y) < 120  # header, lengths, CRC
 
 
+def test_latents_far_outside_the_tables_escape_exactly(model, photo):
+    """Symbols beyond a table's range (σ rounded to the table, ±2^22 at most) take the
+    escape and come back exactly; beyond the coder's range encode refuses."""
+    y, z = model.analysis(pad(photo))
+    z[0, 0, 0, 0] = -3e6  # before quantize: σ and μ follow from ẑ
+    hard = model.quantize(y, z)
+    hard.y_symbols[0, :, :2, :2] = torch.tensor([1e6, -1e6, 4e6, 17.0]).reshape(1, 2, 2)
+    dec = codec.decode(model, codec.encode(model, hard, 96, 64))
+    assert_same_latents(dec.hard, hard)
+    hard.y_symbols[0, 0, 0, 0] = 2.0**24
+    with pytest.raises(ValueError, match="beyond the coder's range"):
+        codec.encode(model, hard, 96, 64)
+
+
 def test_file_of_another_model_is_refused(model, tiny_model, photo):
     hard = tiny_model.quantize(*tiny_model.analysis(pad(photo)))
     data = codec.encode(tiny_model, hard, 96, 64)

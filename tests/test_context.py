@@ -137,3 +137,15 @@ def test_exact_in_other_processes_at_one_and_two_threads(context_model, tmp_path
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": threads}, check=True)
         assert out.stdout.strip() == want, threads
+
+
+def test_the_header_records_the_architecture(context_model, tiny_cheng, model):
+    """A file names its architecture (it decides how y is coded); decoding it with a model
+    of another architecture is one clear error before any stream is read."""
+    x = crop("coffee", 0, 0, 64, 64)
+    for m, arch in ((context_model, "mbt2018"), (tiny_cheng, "cheng2020-anchor"), (model, "mbt2018-mean")):
+        data = codec.encode(m, m.quantize(*m.analysis(pad(x))), 64, 64)
+        assert bs.unpack(data).header.arch == arch == m.arch
+    cheng_file = codec.encode(tiny_cheng, tiny_cheng.quantize(*tiny_cheng.analysis(pad(x))), 64, 64)
+    with pytest.raises(bs.FormatError, match="made with a 'cheng2020-anchor' model"):
+        codec.decode(model, cheng_file)

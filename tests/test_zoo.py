@@ -119,3 +119,29 @@ def test_bundled_family_has_its_lambdas():
     assert [m.lmbda for m in models] == list(SGAPLUS_LAMBDAS)
     assert [m.name for m in models] == [f"sgaplus-msh-q{q}" for q in range(1, 5)]
     assert models[2].fingerprint() == load_model("default").fingerprint()
+    with pytest.raises(ValueError, match="qualities 1-4"):
+        load_model("sgaplus-msh:5")
+
+
+def test_quality_must_be_ascii_digits():
+    """str.isdigit() accepts "²", which int() refuses: one clean ValueError instead."""
+    for spec in ("sgaplus-msh:²", "mbt2018-mean:٣", "sgaplus-msh:"):
+        with pytest.raises(ValueError, match="bad model name"):
+            load_model(spec)
+
+
+def test_load_named_never_opens_a_path(tiny_model, tmp_path, monkeypatch):
+    """A name taken from a file is only ever a known name, even where a file of that name exists."""
+    from sgaplus.zoo import load_named
+
+    save_model(tiny_model, tmp_path / "mbt2018-mean:3", dtype=torch.float32)
+    save_model(tiny_model, tmp_path / "tiny.pt", dtype=torch.float32)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert load_model("tiny.pt").fingerprint() == tiny_model.fingerprint()  # --model may be a file
+    for name in ("tiny.pt", str(tmp_path / "tiny.pt"), "./tiny.pt"):
+        with pytest.raises(ValueError, match="unknown model"):
+            load_named(name)
+    with pytest.raises(ModelNotFound):  # the zoo entry, not the local file of that name
+        load_named("mbt2018-mean:3")
+    assert load_named("sgaplus-msh-q1").name == "sgaplus-msh-q1"  # the name its files record

@@ -21,16 +21,19 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"\x89SGP"
-VERSION = 1
+#: 2: streams coded by :mod:`sgaplus.entropy` (constriction's ANS); 1 (CompressAI's
+#: rANS, whose decoder could be crashed by a crafted file) is no longer read.
+VERSION = 2
 
-#: Flag bits of byte 5; the others are reserved and must be 0 in version 1.
+#: Flag bits of byte 5; the others are reserved and must be 0.
 FLAG_ALPHA = 0x01
 FLAG_GRAY = 0x02
 
 #: Bytes of the model fingerprint kept in the header (a SHA-256 prefix, 128 bits).
 FINGERPRINT_BYTES = 16
 
-#: Largest image a header may announce; refuses absurd allocations from a crafted file.
+#: Largest image the format can describe; a decoder's own limit is lower
+#: (:data:`sgaplus.limits.MAX_PIXELS`, checked by ``codec.check_size``).
 MAX_PIXELS = 1 << 28
 
 _FIXED = struct.Struct(">4sBBII16s")  # magic, version, flags, width, height, fingerprint
@@ -54,10 +57,12 @@ class Header:
         mode: ``RGB`` or ``L``, the PIL mode written back.
         has_alpha: whether an alpha stream follows the y stream.
         model_name: the encoder's model name (for messages only).
+        arch: the architecture's CompressAI zoo name (``mbt2018-mean``, ``mbt2018``, ...):
+            it decides how the y stream is coded (serially for context models).
         fingerprint: the first 16 bytes of ``LatentModel.fingerprint()``; decoding
             with any other model is refused.
-        method, lmbda, iters: how the latents were refined (informational;
-            ``method`` is ``none`` without refinement).
+        method, lmbda, iters, distortion: how the latents were refined (informational;
+            ``method`` is ``none`` without refinement; λ is in the distortion's units).
         z_shape, y_shape: (C, H, W) of the hyper-latents and latents.
     """
 
@@ -66,8 +71,10 @@ class Header:
     mode: str
     has_alpha: bool
     model_name: str
+    arch: str
     fingerprint: bytes
     method: str
+    distortion: str
     lmbda: float
     iters: int
     z_shape: tuple[int, int, int]
@@ -97,11 +104,10 @@ def write_header(h: Header) -> bytes:
     if len(h.fingerprint) != FINGERPRINT_BYTES:
         raise ValueError("fingerprint must be 16 bytes")
     flags = (FLAG_ALPHA if h.has_alpha else 0) | (FLAG_GRAY if h.mode == "L" else 0)
-    name, method = _short_string(h.model_name), _short_string(h.method)
+    strings = [_short_string(t) for t in (h.model_name, h.arch, h.method, h.distortion)]
     return b"".join([
         _FIXED.pack(MAGIC, VERSION, flags, h.width, h.height, h.fingerprint),
-        _U8.pack(len(name)), name,
-        _U8.pack(len(method)), method,
+        *(_U8.pack(len(t)) + t for t in strings),
         _PARAMS.pack(h.lmbda, h.iters),
         _SHAPE.pack(*h.z_shape), _SHAPE.pack(*h.y_shape),
     ])
@@ -158,6 +164,9 @@ def check_envelope(data: bytes) -> None:
     (crc,) = _CRC.unpack(data[-4:])
     if zlib.crc32(data[:-4]) != crc:
         raise FormatError("checksum mismatch: the file is truncated or corrupted")
+    if data[4] < VERSION:
+        raise FormatError(f"format version {data[4]} is no longer read (its coder could be crashed "
+                          f"by a crafted file); compress the image again with this sgaplus")
     if data[4] != VERSION:
         raise FormatError(f"format version {data[4]} is not supported (this sgaplus reads "
                           f"version {VERSION}); a newer sgaplus may read it")
@@ -171,14 +180,17 @@ def parse_header(r: _Reader) -> Header:
     if not (width >= 1 and height >= 1 and width * height <= MAX_PIXELS):
         raise FormatError(f"invalid image size {width}x{height}")
     model_name = r.string("model name")
+    arch = r.string("architecture")
     method = r.string("method name")
+    distortion = r.string("distortion")
     lmbda, iters = r.unpack(_PARAMS, "refinement parameters")
     z_shape, y_shape = r.unpack(_SHAPE, "z shape"), r.unpack(_SHAPE, "y shape")
     if min(z_shape + y_shape) < 1:
         raise FormatError("invalid latent shape")
     return Header(width=width, height=height, mode="L" if flags & FLAG_GRAY else "RGB",
-                  has_alpha=bool(flags & FLAG_ALPHA), model_name=model_name,
-                  fingerprint=fingerprint, method=method, lmbda=lmbda, iters=iters,
+                  has_alpha=bool(flags & FLAG_ALPHA), model_name=model_name, arch=arch,
+                  fingerprint=fingerprint, method=method, distortion=distortion,
+                  lmbda=lmbda, iters=iters,
                   z_shape=z_shape, y_shape=y_shape)
 
 

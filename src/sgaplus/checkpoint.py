@@ -22,17 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from compressai.models import (Cheng2020Anchor, JointAutoregressiveHierarchicalPriors,
-                               MeanScaleHyperprior, ScaleHyperprior)
+from compressai.models import ScaleHyperprior
 from compressai.zoo.pretrained import load_pretrained
 
-#: Architectures sgaplus refines, by CompressAI's zoo name.
-ARCHITECTURES: dict[str, type[ScaleHyperprior]] = {
-    "bmshj2018-hyperprior": ScaleHyperprior,
-    "mbt2018-mean": MeanScaleHyperprior,
-    "mbt2018": JointAutoregressiveHierarchicalPriors,
-    "cheng2020-anchor": Cheng2020Anchor,
-}
+from .latent_model import ARCHITECTURES
+
 
 SUPPORTED = ", ".join(ARCHITECTURES)
 

@@ -1,18 +1,23 @@
-"""Hard latents <-> ``.sgp`` bytes with CompressAI's rANS coder.
+"""Hard latents <-> ``.sgp`` bytes with the memory-safe coder of :mod:`sgaplus.entropy`.
 
-    encode:  ẑ ──entropy bottleneck──▶ z stream
-             σ (fp64, from HardLatents) ──build_indexes──▶ indexes
-             round(y − μ) ──Gaussian conditional (means=None)──▶ y stream
+    encode:  ẑ ──per-channel tables──▶ z stream
+             σ (fp64, from HardLatents) ──scale_indexes──▶ indexes
+             round(y − μ) ──scale tables──▶ y stream
     decode:  z stream ──▶ ẑ ──LatentModel.hyper_decode (fp64, CPU)──▶ (σ, μ)
              ──▶ indexes ──▶ symbols ──▶ ŷ = symbols + μ ──g_s, in tiles──▶ x̂, cropped
 
-Why this is exact: the bottleneck codes ``round(z − median)`` and
-``LatentModel.prepare`` put the medians on the integer grid, so it codes ẑ
-itself; y is coded as the integer symbols the refinement rounded, relative
-to μ, so the coder never re-rounds. The decoder recomputes σ and μ with the
-same float64 CPU h_s as :meth:`LatentModel.quantize`, so its CDF indexes
-equal the encoder's. :func:`encode` re-decodes the streams before returning
-and refuses to hand out a file whose latents would differ.
+Why this is exact: the z tables are the bottleneck's, offset by its medians, which
+``LatentModel.prepare`` put on the integer grid, so they code ẑ itself; y is coded
+as the integer symbols the refinement rounded, relative to μ, so the coder never
+re-rounds. The decoder recomputes σ and μ with the same float64 CPU h_s as
+:meth:`LatentModel.quantize`, so its table indexes equal the encoder's.
+:func:`encode` re-decodes the streams before returning and refuses to hand out a
+file whose latents would differ.
+
+Why this is safe on hostile files: the header's size is checked against a pixel
+limit and each stream's length against what its latents can need before anything
+is allocated; the coder never reads outside its stream, costs O(1) per element,
+and refuses a stream it did not consume exactly (see ``docs/format.md``).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import context_codec, entropy
 from .bitstream import (FINGERPRINT_BYTES, Container, FormatError, Header, compress_alpha,
                         decompress_alpha, pack, unpack)
-from . import context_codec
 from .latent_model import PAD_MULTIPLE, HardLatents, LatentModel
+from .limits import MAX_PIXELS, too_many_pixels
 
 #: g_s upsamples ŷ 16x (four stride-2 transposed convolutions).
 SYNTHESIS_SCALE = 16
@@ -72,13 +78,14 @@ def latent_shapes(model: LatentModel, width: int, height: int) -> tuple[tuple[in
 
 def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode: str = "RGB",
            alpha: np.ndarray | None = None, *, method: str = "none",
-           lmbda: float | None = None, iters: int = 0) -> bytes:
+           lmbda: float | None = None, iters: int = 0, distortion: str = "mse") -> bytes:
     """Entropy-code one image's hard latents into a complete ``.sgp`` file.
 
     Args:
         hard: latents of a batch of one, from ``LatentModel.quantize`` or a refinement.
         width, height, mode, alpha: the original image (``images.LoadedImage``).
-        method, lmbda, iters: recorded in the header for ``sgaplus info``.
+        method, lmbda, iters, distortion: recorded in the header for ``sgaplus info``
+            (the refinement's; λ is in the distortion's units).
 
     Raises:
         RuntimeError: the file would not decode to ``hard`` (ẑ, symbols and μ are
@@ -90,15 +97,17 @@ def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode:
     if tuple(hard.z_hat.shape[1:]) != z_shape or tuple(hard.y_symbols.shape[1:]) != y_shape:
         raise ValueError(f"latents {tuple(hard.y_symbols.shape)} do not belong to a "
                          f"{width}x{height} image for this model")
-    eb, gc, dev = model.net.entropy_bottleneck, model.net.gaussian_conditional, model.device
-    z_stream = eb.compress(hard.z_hat.to(dev))[0]
+    z_tables, y_tables = coder_tables(model)
+    z_stream = entropy.encode(z_tables, [(hard.z_hat.cpu().numpy(), z_indexes(z_shape))])
     if model.has_context:
         y_stream = context_codec.encode_y(model, hard)
     else:
-        y_stream = gc.compress(hard.y_symbols.to(dev), gc.build_indexes(hard.scales.to(dev)))[0]
+        y_stream = entropy.encode(y_tables, [(hard.y_symbols.cpu().numpy(),
+                                              model.scale_indexes(hard.scales))])
     alpha_stream = None if alpha is None else compress_alpha(np.ascontiguousarray(alpha, np.uint8).tobytes())
     header = Header(width=width, height=height, mode=mode, has_alpha=alpha is not None,
-                    model_name=model.name, fingerprint=fingerprint_bytes(model), method=method,
+                    model_name=model.name, arch=model.arch, fingerprint=fingerprint_bytes(model),
+                    method=method, distortion=distortion,
                     lmbda=model.lmbda if lmbda is None else lmbda, iters=iters,
                     z_shape=z_shape, y_shape=y_shape)
     data = pack(Container(header, z_stream, y_stream, alpha_stream))
@@ -110,28 +119,70 @@ def encode(model: LatentModel, hard: HardLatents, width: int, height: int, mode:
     return data
 
 
+def coder_tables(model: LatentModel) -> tuple[entropy.Tables, entropy.Tables]:
+    """The coder's (z, y) tables, built from the model's CDFs (milliseconds)."""
+    tables = model.cdf_tables()
+    return entropy.Tables.from_cdfs(*tables["z"]), entropy.Tables.from_cdfs(*tables["y"])
+
+
+def z_indexes(z_shape: tuple[int, ...]) -> np.ndarray:
+    """z's table is its channel (the bottleneck has one CDF per channel)."""
+    c, h, w = z_shape
+    return np.broadcast_to(np.arange(c).reshape(1, c, 1, 1), (1, c, h, w))
+
+
+def check_size(header: Header, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image larger than ``max_pixels`` before anything of its size is allocated."""
+    message = too_many_pixels(header.width, header.height, max_pixels)
+    if message:
+        raise FormatError(f"the file announces {message}")
+
+
 def check_model(header: Header, model: LatentModel) -> None:
     """Refuse a file made for another model, and shapes this model cannot have made."""
-    if header.fingerprint != fingerprint_bytes(model):
-        raise FormatError(f"this file was made with model {header.model_name!r} "
-                          f"(fingerprint {header.fingerprint.hex()[:12]}), not with the loaded "
-                          f"model {model.name!r}; pass the right --model")
+    if header.arch != model.arch:
+        raise FormatError(f"this file was made with a {header.arch!r} model ({header.model_name!r}), "
+                          f"not with a {model.arch!r} one like {model.name!r}; pass the right --model")
+    mine = fingerprint_bytes(model)
+    if header.fingerprint != mine:
+        theirs = (f"other weights of {header.model_name!r}" if header.model_name == model.name
+                  else f"model {header.model_name!r}")
+        raise FormatError(f"this file was made with {theirs} (fingerprint "
+                          f"{header.fingerprint.hex()[:12]}), not with the loaded model "
+                          f"{model.name!r} ({mine.hex()[:12]}); pass the right --model")
     expected = latent_shapes(model, header.width, header.height)
     if (header.z_shape, header.y_shape) != expected:
         raise FormatError(f"latent shapes {header.z_shape}, {header.y_shape} do not match a "
                           f"{header.width}x{header.height} image")
 
 
+def check_streams(c: Container) -> None:
+    """Refuse a stream longer than any coding of its latents can be (before decoding it)."""
+    for name, stream, shape in (("z", c.z, c.header.z_shape), ("y", c.y, c.header.y_shape)):
+        bound = entropy.max_stream_bytes(int(np.prod(shape)))
+        if len(stream) > bound:
+            raise FormatError(f"the {name} stream has {len(stream)} bytes, more than the "
+                              f"{bound} its {'x'.join(map(str, shape))} latents can need")
+
+
+def _decode_stream(tables: entropy.Tables, stream: bytes, indexes: np.ndarray) -> Tensor:
+    decoder = entropy.Decoder(tables, stream)
+    symbols = decoder.decode(indexes)
+    decoder.finish()
+    return torch.from_numpy(symbols.astype(np.float32))
+
+
 def decode_latents(model: LatentModel, c: Container) -> HardLatents:
     """Entropy-decode the streams of a parsed file into the transmitted latents."""
     h = c.header
     check_model(h, model)
-    eb, gc, dev = model.net.entropy_bottleneck, model.net.gaussian_conditional, model.device
-    z_hat = eb.decompress([c.z], h.z_shape[1:]).float().cpu()
+    check_streams(c)
+    z_tables, y_tables = coder_tables(model)
+    z_hat = _decode_stream(z_tables, c.z, z_indexes(h.z_shape))
     if model.has_context:
         return context_codec.decode_y(model, c.y, z_hat, h.y_shape)
     scales, means = model.hyper_decode(z_hat, torch.Size((1, *h.y_shape)))
-    y_symbols = gc.decompress([c.y], gc.build_indexes(scales.to(dev))).float().cpu()
+    y_symbols = _decode_stream(y_tables, c.y, model.scale_indexes(scales))
     return HardLatents(z_hat, y_symbols, means, scales)
 
 
@@ -167,14 +218,16 @@ def synthesize(model: LatentModel, y_hat: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def decode(model: LatentModel, data: bytes) -> Decoded:
+def decode(model: LatentModel, data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode a whole file: header checks, latents, g_s, crop, alpha.
 
     Raises:
-        FormatError: malformed file or one made for another model.
+        FormatError: malformed file, one made for another model, or one announcing
+            more than ``max_pixels`` pixels.
     """
     c = unpack(data)
     h = c.header
+    check_size(h, max_pixels)
     hard = decode_latents(model, c)
     x_hat = synthesize(model, hard.y_hat)[..., :h.height, :h.width]
     alpha = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Refuse decompression bombs with a clear message rather than a PIL warning.
-Image.MAX_IMAGE_PIXELS = 8192 * 8192
+from .limits import MAX_PIXELS
 
 
 class ImageError(ValueError):
@@ -38,45 +38,74 @@ class LoadedImage:
         return self.x.shape[-1], self.x.shape[-2]
 
 
-def load_image(path: str | Path) -> LoadedImage:
-    """Read PNG/JPEG/WebP/TIFF/BMP/...; honour EXIF orientation; 16-bit is reduced to 8.
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Read PNG/JPEG/WebP/TIFF/BMP/...; honour EXIF orientation; 16-bit is reduced to 8
+    (with a warning).
 
     Raises:
-        ImageError: missing file, a directory, or not an image.
+        ImageError: missing file, a directory, not an image, or one of more than
+            ``max_pixels`` pixels: refused from its header, before its pixels are decoded
+            (Pillow's decompression-bomb check, at the same limit, is an error here).
     """
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not an image")
     if not path.exists():
         raise ImageError(f"{path}: no such file")
+    previous = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # checks the size from the header
+                source = _source_format(im)
+                im = ImageOps.exif_transpose(im)
+                im.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageError(f"{path}: more than the limit of {max_pixels:,} pixels "
+                         f"(--max-pixels raises it)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path}: larger than {Image.MAX_IMAGE_PIXELS} pixels") from None
-    return from_pil(im, str(path))
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    return from_pil(im, str(path), *source)
 
 
-def from_pil(im: Image.Image, label: str = "image") -> LoadedImage:
+def _source_format(im: Image.Image) -> tuple[bool, bool]:
+    """(16 bits per sample, grayscale) of the file, from the raw modes of its tiles.
+
+    Pillow opens 16-bit RGB(A) as 8-bit RGB(A) (raw mode ``RGB;16B``), and 16-bit
+    gray + alpha as RGBA (``LA;16B``); only the raw mode tells. (``BGR;16`` is a 5-6-5
+    BMP: 16 bits per pixel, not per sample.)
+    """
+    raw = [a for tile in im.tile for a in (tile.args if isinstance(tile.args, tuple) else (tile.args,))
+           if isinstance(a, str)]
+    return (any(re.match(r"(RGBA?|RGBX|LA|L|I);16", r) for r in raw),
+            any(r.startswith("LA") for r in raw))
+
+
+def from_pil(im: Image.Image, label: str = "image", sixteen_bit: bool = False,
+             gray: bool = False) -> LoadedImage:
+    """A loaded PIL image as a tensor; ``sixteen_bit`` / ``gray`` describe the file when
+    Pillow's mode does not (see :func:`_source_format`)."""
     alpha = None
+    gray = gray or im.mode in ("L", "LA", "1", "F") or im.mode.startswith("I")
     if im.mode.startswith("I") or im.mode == "F":
         # 16-bit grayscale (PNG/TIFF) arrives as I;16 or I: 0..65535 -> 0..255.
-        warnings.warn(f"{label}: {im.mode} image converted to 8 bits", stacklevel=2)
+        sixteen_bit = True
         arr = np.asarray(im, dtype=np.float64)
         arr = arr / 257.0 if im.mode != "F" else arr
         im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
+    if sixteen_bit:
+        warnings.warn(f"{label}: samples of more than 8 bits converted to 8 bits", stacklevel=2)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         alpha = np.asarray(im)[..., 3].copy()
         if (alpha == 255).all():
             alpha = None
-    mode = "L" if im.mode in ("L", "LA", "1") else "RGB"
     rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous()
-    return LoadedImage(x, mode, alpha)
+    return LoadedImage(x, "L" if gray else "RGB", alpha)
 
 
 def to_pil(x: torch.Tensor, mode: str = "RGB", alpha: np.ndarray | None = None) -> Image.Image:
@@ -92,5 +121,19 @@ def to_pil(x: torch.Tensor, mode: str = "RGB", alpha: np.ndarray | None = None) 
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) float -> (H, W, 3) uint8, clamped and rounded like a PNG writer."""
-    return (x.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    """(1, 3, H, W) float -> (H, W, 3) uint8, clamped and rounded like a PNG writer.
+
+    NaN becomes 0 first: casting it is undefined, and a crafted file's extreme latents
+    can make g_s overflow (every decode must give the same bytes).
+    """
+    x = torch.nan_to_num(x.detach().float().cpu(), nan=0.0)
+    return (x.clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+
+
+def psnr_as_written(x_hat: torch.Tensor, original: torch.Tensor, mode: str) -> float:
+    """PSNR in dB of the 8-bit image a decoder writes in ``mode`` (``L`` is measured on the
+    gray channel written, not on the RGB reconstruction) against the original."""
+    a = np.asarray(to_pil(x_hat, mode), np.float64)
+    b = np.asarray(to_pil(original, mode), np.float64)
+    mse = max(float(np.mean((a - b) ** 2)), 1e-12 * 255.0**2)
+    return float(10 * np.log10(255.0**2 / mse))

@@ -33,13 +33,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN
-from compressai.models import (JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior,
-                               ScaleHyperprior)
+from compressai.models import (Cheng2020Anchor, JointAutoregressiveHierarchicalPriors,
+                               MeanScaleHyperprior, ScaleHyperprior)
 from torch import Tensor, nn
 
+from . import tiling
 from .kernels import InverseGDN, SubpixelDeconv
 
 #: Spatial size of y and x must be multiples of 2^6 for g_a + h_a to invert.
@@ -49,6 +51,16 @@ PAD_MULTIPLE = 64
 #: convolutions in :meth:`LatentModel.loop_synthesis`: oneDNN is slow at 3 outputs
 #: (0.056 s vs 0.026 s forward at 768x512) and fast at 128 (sub-pixel about 1.5x slower).
 SUBPIXEL_MAX_OUT = 16
+
+
+#: The CompressAI architectures this adapter drives, by CompressAI's zoo name (exact
+#: classes: a subclass such as cheng2020-attn has another g_s and is not supported).
+ARCHITECTURES: dict[str, type[ScaleHyperprior]] = {
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+}
 
 
 @dataclass
@@ -100,8 +112,12 @@ class LatentModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.net, ScaleHyperprior):
-            raise ValueError(f"unsupported architecture {type(self.net).__name__}")
+        arch = next((name for name, cls in ARCHITECTURES.items() if type(self.net) is cls), None)
+        if arch is None:
+            raise ValueError(f"unsupported architecture {type(self.net).__name__}; "
+                             f"supported: {', '.join(ARCHITECTURES)}")
+        #: CompressAI's zoo name of the architecture (recorded in every file).
+        self.arch = arch
         self.net.eval().requires_grad_(False)
         self.has_means = isinstance(self.net, MeanScaleHyperprior)
         self.has_context = isinstance(self.net, JointAutoregressiveHierarchicalPriors)
@@ -114,6 +130,7 @@ class LatentModel:
         self._h_s64 = copy.deepcopy(self.net.h_s).cpu().double()
         self._fingerprint: str | None = None
         self._loop_g_s: nn.Module | None = None
+        self._tile: int | None = None
 
     # -- set-up -------------------------------------------------------------
     def prepare(self) -> "LatentModel":
@@ -153,10 +170,24 @@ class LatentModel:
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
+    def tiled(self, size: int) -> "LatentModel":
+        """This model with g_a and g_s run over tiles of ``size`` x ``size`` latents
+        (:func:`sgaplus.tiling.map_tiles`), for passes without gradient over images too
+        large for one piece; the same results up to float rounding. The halo is
+        :attr:`synthesis_halo`, which also covers g_a's reach (±30 pixels for the GDN
+        stacks, ±57 for cheng2020-anchor's residual g_a: under 4 latents)."""
+        view = copy.copy(self)
+        view._tile = size
+        return view
+
     # -- the four transforms --------------------------------------------------
     def analysis(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """y = g_a(x), z = h_a(y) (h_a(|y|) for the scale-only hyperprior)."""
-        y = self.net.g_a(x)
+        if self._tile is None:
+            y = self.net.g_a(x)
+        else:
+            grid = (x.size(-2) // tiling.SCALE, x.size(-1) // tiling.SCALE)
+            y = tiling.map_tiles(self.net.g_a, x, grid, self._tile, self.synthesis_halo, tiling.SCALE, 1)
         z = self.net.h_a(y if self.has_means else torch.abs(y))
         return y, z
 
@@ -196,7 +227,10 @@ class LatentModel:
         return y_hat, scales, means
 
     def synthesis(self, y_hat: Tensor) -> Tensor:
-        return self.net.g_s(y_hat)
+        if self._tile is None:
+            return self.net.g_s(y_hat)
+        return tiling.map_tiles(self.net.g_s, y_hat, y_hat.shape[-2:], self._tile, self.synthesis_halo,
+                                1, tiling.SCALE)
 
     @property
     def synthesis_halo(self) -> int:
@@ -238,6 +272,26 @@ class LatentModel:
         if eb.use_likelihood_bound:
             lik_z = eb.likelihood_lower_bound(lik_z)
         return lik_y, lik_z
+
+    # -- the coder's tables ---------------------------------------------------
+    def cdf_tables(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """CompressAI's integer CDFs, ``{"z": ..., "y": ...}``, each ``(cdf, cdf_length, offset)``
+        for :class:`sgaplus.entropy.Tables`.
+
+        z has one table per channel; its offsets include the (integer, see :meth:`prepare`)
+        medians, so the symbols coded are ẑ itself. y has one table per scale-table entry
+        (:meth:`scale_indexes` picks them) and codes round(y − μ).
+        """
+        eb, gc = self.net.entropy_bottleneck, self.net.gaussian_conditional
+        medians = eb.quantiles[:, 0, 1].detach().cpu().round().long()
+        return {name: (em._quantized_cdf.cpu().numpy(), em._cdf_length.cpu().numpy(),
+                       (em._offset.cpu().long() + extra).numpy())
+                for name, em, extra in (("z", eb, medians), ("y", gc, 0))}
+
+    def scale_indexes(self, scales: Tensor) -> np.ndarray:
+        """The y table of each element (CompressAI's ``build_indexes``: σ rounded up to the table)."""
+        gc = self.net.gaussian_conditional
+        return gc.build_indexes(scales.to(self.device)).cpu().numpy()
 
     # -- the transmitted latents ----------------------------------------------
     @torch.no_grad()

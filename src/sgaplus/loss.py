@@ -94,10 +94,16 @@ def price(
     Split from :func:`rd_terms` so the refiner can run g_s alone in bf16 while the
     rates (and the grid μ they depend on) stay in fp32.
     """
+    return RDTerms(distortion.measure(x_hat, x), *rates(model, x, y_hat, z_hat, scales, means),
+                   distortion.weight)
+
+
+def rates(model: LatentModel, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+          means: Tensor) -> tuple[Tensor, Tensor]:
+    """(bpp_y, bpp_z) per image, over the pixels of the original image ``x``."""
     lik_y, lik_z = model.likelihoods(y_hat, z_hat, scales, means)
     pixels = x.shape[-2] * x.shape[-1]
-    return RDTerms(distortion.measure(x_hat, x), bits(lik_y.float()) / pixels,
-                   bits(lik_z.float()) / pixels, distortion.weight)
+    return bits(lik_y.float()) / pixels, bits(lik_z.float()) / pixels
 
 
 @torch.no_grad()

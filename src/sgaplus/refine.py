@@ -8,7 +8,15 @@
     ─▶ hard latents: ẑ = round(z), ŷ = round(y − μ) + μ   (what the bitstream carries)
 
 D is 255²·MSE or 1 − MS-SSIM (:mod:`sgaplus.distortion`), by default what the model
-was trained for. The network is frozen; only y and z move. Images of one batch share nothing but
+was trained for.
+
+An image whose estimated memory exceeds ``max_memory`` runs g_a and g_s in tiles
+of the latent grid (:mod:`sgaplus.tiling`; the MSE's gradient tile by tile), the
+same function up to float rounding; y and z stay whole. One that fits runs as
+one piece, the fast path below. MS-SSIM is not a sum over pixels, so an image that
+needs tiles is refused with ``--distortion ms-ssim``.
+
+The network is frozen; only y and z move. Images of one batch share nothing but
 the forward pass: the loss is a sum of per-image losses and Adam is elementwise,
 so a batch gives the same result as refining each image alone.
 
@@ -34,9 +42,10 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
-from .distortion import MS_SSIM, get_distortion, trained_for
+from . import memory, tiling
+from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit
+from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit, rates
 from .relax import Relaxation, get_relaxation
 from .schedules import Schedule, get_schedule
 from .stopping import StopRule
@@ -112,6 +121,10 @@ class Refiner:
             bf16 skips the fp32 kernels, so it is the slower choice there. The final
             hard latents and figures are always computed in fp32/fp64.
         device: default CUDA when present, else CPU.
+        max_memory: the working memory (bytes) an image (or batch) may take on the
+            device: images that need more run g_a and g_s in tiles
+            (:mod:`sgaplus.tiling`, sized by :func:`sgaplus.memory.tile_size`); default
+            :data:`sgaplus.memory.DEFAULT_BUDGET`.
     """
 
     def __init__(
@@ -131,6 +144,7 @@ class Refiner:
         min_delta: float = 1e-3,
         precision: str = "fp32",
         device: torch.device | str | None = None,
+        max_memory: int | None = None,
         lr_decay: str = "constant",
     ) -> None:
         self.method = get_relaxation(method) if isinstance(method, str) else method
@@ -157,6 +171,9 @@ class Refiner:
                               min_delta=min_delta)
         StopRule(**self.stop_args)  # validate now, not at the first image
         self.device = torch.device(device) if device is not None else default_device()
+        self.max_memory = memory.DEFAULT_BUDGET if max_memory is None else max_memory
+        if self.max_memory <= 0:
+            raise ValueError(f"Invalid memory budget: {self.max_memory}")
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
@@ -206,25 +223,56 @@ class Refiner:
         finally:
             self.model.net.to(memory_format=torch.contiguous_format)
 
-    def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
-               means: Tensor) -> tuple[RDTerms, Tensor]:
-        """:func:`rd_terms` with only g_s in the loop's precision and kernels."""
+    def tile_size(self, shape: torch.Size | tuple[int, ...]) -> int | None:
+        """Tile edge (latents) for a batch of ``shape`` (B, 3, H, W) under the memory
+        budget, or None: the whole image fits, and runs as one piece."""
+        b, _, h, w = shape
+        return memory.tile_size(b, h, w, self.max_memory, self.model.synthesis_halo)
+
+    def _loop_g_s(self, tiled: bool = False) -> Callable[[Tensor], Tensor]:
+        """The loop's g_s (kernels on CPU fp32); ``tiled``: fed a tile (a strided window of
+        ŷ) copied into the loop's memory format."""
         g_s = self.model.loop_synthesis() if self.uses_kernels else self.model.synthesis
+        if not tiled:
+            return g_s
+        return lambda window: g_s(window.contiguous(memory_format=self.memory_format))
+
+    def _terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+               means: Tensor, tile: int | None = None) -> tuple[RDTerms, Tensor]:
+        """:func:`rd_terms` with only g_s in the loop's precision and kernels; by tiles of
+        ``tile`` latents when given (without gradient)."""
+        g_s = self._loop_g_s(tiled=tile is not None)
         with self._autocast():
-            x_hat = g_s(y_hat)[..., :x.size(-2), :x.size(-1)]
+            if tile is None:
+                x_hat = g_s(y_hat)
+            else:
+                x_hat = tiling.map_tiles(g_s, y_hat, y_hat.shape[-2:], tile, self.model.synthesis_halo,
+                                         1, tiling.SCALE)
+            x_hat = x_hat[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means, self.distortion), x_hat
 
-    @torch.no_grad()
-    def evaluate(self, x: Tensor, hard: HardLatents) -> tuple[list[Metrics], Tensor]:
-        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ."""
-        return hard_metrics(self.model, x, hard, self.lmbda, self.distortion)
+    def _tiled_terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
+                     means: Tensor, tile: int) -> RDTerms:
+        """The loop's terms with g_s forward and backward one tile at a time
+        (:func:`sgaplus.tiling.mse`; MSE only); the rates as :func:`price` computes them."""
+        mse = tiling.mse(self._loop_g_s(tiled=True), y_hat, x, tile, self.model.synthesis_halo, self._autocast)
+        return RDTerms(mse, *rates(self.model, x, y_hat, z_hat, scales, means), MSE.weight)
 
-    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor) -> tuple[Tensor, Tensor, RDTerms]:
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, hard: HardLatents,
+                 tile: int | None = None) -> tuple[list[Metrics], Tensor]:
+        """Figures of hard latents for images ``x`` (B, 3, H, W), in fp32, at this λ
+        (g_s by tiles of ``tile`` latents when given)."""
+        model = self.model if tile is None else self.model.tiled(tile)
+        return hard_metrics(model, x, hard, self.lmbda, self.distortion)
+
+    def _true_losses(self, x: Tensor, y: Tensor, z: Tensor,
+                     tile: int | None) -> tuple[Tensor, Tensor, RDTerms]:
         """Hard-rounded loss, PSNR and loss terms on the device (for the history only)."""
         with torch.no_grad():
             z_hat = torch.round(z)
             y_hat, scales, means = self.model.latents(y, z_hat, torch.round)
-            terms, x_hat = self._terms(x, y_hat, z_hat, scales, means)
+            terms, x_hat = self._terms(x, y_hat, z_hat, scales, means, tile)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms
 
     def refine(self, x: Tensor, progress: ProgressFn | None = None) -> RefineResult:
@@ -234,12 +282,16 @@ class Refiner:
         start = time.perf_counter()
         x = x.float()
         model, dev = self.model.to(self.device), self.device
+        tile = self.tile_size(x.shape)  # None: the fast path, one piece
+        if tile is not None and self.distortion is not MSE:
+            raise ValueError(f"a {x.size(-1)}x{x.size(-2)} image needs tiles under --max-memory, and "
+                             f"{self.distortion.name} cannot be split into tiles; raise --max-memory "
+                             f"or refine for mse")
         xd = x.to(dev)
-        xp = pad(xd)
         with torch.no_grad():
-            y0, z0 = model.analysis(xp)
+            y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
         hard = model.quantize(y0, z0)
-        before, x_hat = self.evaluate(x, hard)
+        before, x_hat = self.evaluate(x, hard, tile)
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
@@ -256,23 +308,27 @@ class Refiner:
                 z_tilde = self.method(z, tau, gen)
                 y_tilde, scales, means = model.latents(y, z_tilde,
                                                        lambda v: self.method(v, tau, gen))
-                losses = self._terms(xd, y_tilde, z_tilde, scales, means)[0].loss(self.lmbda)
+                if tile is None:
+                    terms = self._terms(xd, y_tilde, z_tilde, scales, means)[0]
+                else:
+                    terms = self._tiled_terms(xd, y_tilde, z_tilde, scales, means, tile)
+                losses = terms.loss(self.lmbda)
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 opt.step()
                 t += 1
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
-                    true, psnr, terms = self._true_losses(xd, y.detach(), z.detach())
+                    true, psnr, hard_terms = self._true_losses(xd, y.detach(), z.detach(), tile)
                     stop.observe(t, float(true.mean()))
                     for i in range(x.size(0) if self.log_every else 0):
                         history.append({
                             "iter": t, "image": i, "tau": tau,
                             "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
                             "gap": float(losses[i].detach() - true[i]), "psnr": float(psnr[i]),
-                            "bpp": float(terms.bpp[i]),
+                            "bpp": float(hard_terms.bpp[i]),
                         })
                         if self.distortion is MS_SSIM:
-                            history[-1]["ms_ssim"] = float(1 - terms.distortion[i])
+                            history[-1]["ms_ssim"] = float(1 - hard_terms.distortion[i])
                 if progress is not None:
                     progress(t, tau, float(losses.detach().mean()))
 
@@ -280,7 +336,7 @@ class Refiner:
         if t:  # with no iteration the base latents are the result: no second decode
             # NCHW again, so the figures and the symbols do not depend on the loop's layout.
             hard = model.quantize(y.contiguous(), z.contiguous())
-            after, x_hat = self.evaluate(x, hard)
+            after, x_hat = self.evaluate(x, hard, tile)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - start, x_hat=x_hat.cpu(),
                             config=self.config())

@@ -166,7 +166,7 @@ def _load_family(quality: int, metric: str, lmbda: float | None) -> LatentModel:
 
 def load_model(spec: str | Path = "default", lmbda: float | None = None, *,
                require_lambda: bool = True) -> LatentModel:
-    """Load a model by name (see the module docstring) on the CPU, frozen, ready to code.
+    """Load a model by name or file (see the module docstring) on the CPU, frozen, ready to code.
 
     Args:
         spec: ``default``, ``NAME:QUALITY[:METRIC]`` or a checkpoint path.
@@ -181,16 +181,33 @@ def load_model(spec: str | Path = "default", lmbda: float | None = None, *,
             file, or a missing / contradicting training λ.
     """
     spec = str(spec)
+    if spec != "default" and (Path(spec).exists() or spec.endswith(_CHECKPOINT_SUFFIXES)
+                              or "/" in spec):
+        return load_file(spec, lmbda, require_lambda=require_lambda)
+    return load_named(spec, lmbda)
+
+
+def load_named(spec: str, lmbda: float | None = None) -> LatentModel:
+    """A known model by name only, never a path: ``default``, ``NAME:QUALITY[:METRIC]``, or
+    the name our family's files record (``sgaplus-msh-q2``, which ``.sgp`` headers carry).
+    The decoder looks up the name a file records with this, since that file may come
+    from anyone.
+
+    Raises:
+        ModelNotFound: the weights are not on this machine and cannot be downloaded.
+        ValueError: an unknown name, quality or metric.
+    """
     if spec == "default":
         if not DEFAULT_MODEL.is_file():
             raise ModelNotFound(f"the bundled model is missing: {DEFAULT_MODEL}")
         return load_file(DEFAULT_MODEL, lmbda)
-    if Path(spec).exists() or spec.endswith(_CHECKPOINT_SUFFIXES) or "/" in spec:
-        return load_file(spec, lmbda, require_lambda=require_lambda)
+    family = re.fullmatch(rf"{SGAPLUS_FAMILY}-q([0-9])", spec)
+    if family:
+        spec = f"{SGAPLUS_FAMILY}:{family[1]}"
     if ":" not in spec:
         raise ValueError(f"unknown model {spec!r}; {_SPEC_HELP}")
     match = _SPEC.fullmatch(spec)
-    if match is None:
+    if match is None:  # e.g. "sgaplus-msh:²": the pattern takes ASCII digits only
         raise ValueError(f"bad model name {spec!r}; {_SPEC_HELP}")
     name, quality, metric = match["name"], int(match["quality"]), match["metric"] or "mse"
     if metric not in METRICS:

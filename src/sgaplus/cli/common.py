@@ -95,6 +95,18 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
                         "in its units")
     p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                   help="memory one image may take (e.g. 8G, 1500M; default 8G): larger images "
+                        "run g_a and g_s in tiles, with the same result (see README, Memory)")
+
+
+def _memory_size(text: str) -> int:
+    from ..memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def method_and_schedule(args: argparse.Namespace):
@@ -117,9 +129,9 @@ def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
 
     method, schedule = method_and_schedule(args)
     refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay,
-                      lmbda=args.lmbda,
-                      distortion=args.distortion, seed=args.seed, device=args.device, time_budget=args.time_budget,
-                      patience=args.patience, **extra)
+                      lmbda=args.lmbda, distortion=args.distortion, seed=args.seed, device=args.device,
+                      time_budget=args.time_budget, patience=args.patience,
+                      max_memory=args.max_memory, **extra)
     if refiner.device.type == "cpu":
         keep_freed_memory()
     return refiner
@@ -133,32 +145,71 @@ def load_model_arg(args: argparse.Namespace):
     return load_model(args.model, args.train_lmbda, require_lambda=args.lmbda is None)
 
 
+def add_max_pixels_arg(p: argparse.ArgumentParser) -> None:
+    from ..limits import MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse images larger than N pixels (default {MAX_PIXELS:,} = 8192²)")
+
+
 def check_output(path: Path, force: bool) -> None:
-    """Refuse to overwrite unless ``force``; refuse unwritable folders early."""
-    if path.exists() and not force:
-        raise CLIError(f"{path} exists; pass --force to overwrite it")
+    """Refuse to overwrite unless ``force``, and a folder we cannot create files in, before
+    any work: a file is created there and removed (``os.access`` says yes to root on /proc)."""
     if path.is_dir():
         raise CLIError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise CLIError(f"{path} exists; pass --force to overwrite it")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CLIError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise CLIError(f"output folder {parent} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise CLIError(f"cannot write into {parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: never a partial file."""
+def write_atomic(path: Path, write: Callable[[Path], None], force: bool) -> None:
+    """Write through a temporary file in the same folder, then move it into place: never a
+    partial file. Without ``force`` the move is a hard link, which fails if anything has
+    appeared at ``path`` since :func:`check_output` (the run may take minutes); the
+    temporary file goes in every case, also on Ctrl-C and SIGTERM."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
+        if force:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(Path(tmp), path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _link_exclusive(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless ``path`` exists, atomically."""
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: claim the name, then fill it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise CLIError(f"{path} appeared while sgaplus was working and was left alone; "
+                       f"pass --force to overwrite it") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def print_json(obj: dict[str, Any]) -> None:

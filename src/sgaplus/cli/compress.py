@@ -1,9 +1,9 @@
 """``sgaplus compress IMAGE -o FILE.sgp`` (or ``DIR -o OUTDIR``): refine, entropy-code, write.
 
 The reported ``psnr`` and ``ms_ssim`` (with ``ms_ssim_db`` = −10·log10(1 − MS-SSIM))
-are measured on what ``sgaplus decompress`` will produce:
-the written bytes are decoded in-process (CPU, portable convolutions) before
-the file is renamed into place. ``bpp`` is the real file size (header
+are measured on what ``sgaplus decompress`` will produce: the bytes are decoded
+in-process (CPU, portable convolutions) before the file is moved into place, and
+compared in the mode written back (gray for a grayscale input). ``bpp`` is the real file size (header
 included) over the original pixels; ``bpp_estimated`` is the refinement's
 −log2 p figure for the same latents.
 
@@ -19,25 +19,23 @@ import argparse
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from .common import (add_model_args, add_refine_args, build_refiner, check_output,
-                     load_model_arg, method_and_schedule, print_json, progress_bar, write_atomic)
+from .common import (add_max_pixels_arg, add_model_args, add_refine_args, build_refiner,
+                     check_output, load_model_arg, method_and_schedule, print_json, progress_bar,
+                     write_atomic)
 from .main import CLIError
 
 if TYPE_CHECKING:
     from ..images import LoadedImage
     from ..latent_model import LatentModel
-    from ..ratecontrol import Probe, Target
+    from ..pipeline import Coded
+    from ..ratecontrol import Target
     from ..refine import Refiner
 
 #: Iterations when ``--iters`` is not given (see the module docstring).
 CLI_ITERS = 500
-
-#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
-PROBES = 6
 
 #: Pixels a folder run refines together on a GPU (8 Kodak images; see ``batch_size``).
 GPU_BATCH_PIXELS = 8 * 768 * 512
@@ -48,6 +46,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..pipeline import PROBES
+
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
     p.add_argument("input", type=Path, help="an image, or a folder of images")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -63,115 +63,56 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "tries is a whole refinement)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
                       help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing output files (a folder run otherwise skips finished ones)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="a folder as Ray tasks, one per image: on a local Ray runtime, or on the cluster "
+                        "at ADDRESS (host:port of `ray start --head`); put it last or write --ray=ADDRESS")
+    add_max_pixels_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 
-def load_input(path: Path) -> LoadedImage:
+def load_input(path: Path, max_pixels: int) -> LoadedImage:
     """Load an image; its warnings (16-bit reduced to 8) become one stderr line each."""
     from ..images import load_image
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = load_image(path)
+        image = load_image(path, max_pixels)
     for w in caught:
         print(f"sgaplus: warning: {w.message}", file=sys.stderr)
     return image
 
 
-@dataclass
-class Coded:
-    """One image refined, encoded and decoded back: the file and what it decodes to."""
-
-    data: bytes
-    bpp_estimated: float
-    psnr: float
-    ms_ssim: float | None
-    ms_ssim_db: float | None
-    iters: int
-    method: str
-    distortion: str
-
-
-def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
-                quiet: bool) -> list[Coded]:
-    """Refine images of one size together, then encode each and decode its bytes the way
-    `sgaplus decompress` will."""
-    import torch
-
-    from .. import codec
-    from ..loss import ms_ssim_8bit, psnr_8bit
-    from ..ops import decibels
-
-    w, h = images[0].size
-    try:
-        with progress_bar(refiner.stop_args["max_iters"], refiner.method.name,
-                          disable=quiet or not refiner.stop_args["max_iters"]) as bar:
-            result = refiner.refine(torch.cat([im.x for im in images]),
-                                    progress=lambda t, tau, loss: bar.update(1))
-        model.to("cpu")  # decode the way `sgaplus decompress` will
-        method = refiner.method.name if result.iters else "none"
-        coded = []
-        for i, image in enumerate(images):
-            data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
-                                method=method, lmbda=refiner.lmbda, iters=result.iters)
-            x_hat = codec.decode(model, data).x_hat
-            psnr, ssim = psnr_8bit(x_hat, image.x), ms_ssim_8bit(x_hat, image.x)
-            ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
-            coded.append(Coded(data, result.after[i].bpp, float(psnr[0]), *ssim_figures, result.iters,
-                               method, refiner.distortion.name))
-    except MemoryError:
-        raise CLIError(f"out of memory coding {len(images)} image(s) of {w}x{h}") from None
-    return coded
-
-
-def rate_controlled(image: LoadedImage, model: LatentModel, refiner: Refiner, target: Target,
-                    quiet: bool) -> tuple[Probe[Coded], int]:
-    """The λ search of :mod:`sgaplus.ratecontrol` around the refiner's λ; (best, probes)."""
-    from ..ratecontrol import Probe, TargetNotReached, search
-
-    pixels = image.size[0] * image.size[1]
-
-    def encode_at(lmbda: float) -> Probe[Coded]:
-        coded = code_images([image], model, refiner.with_lambda(lmbda), quiet=True)[0]
-        probe = Probe(lmbda, len(coded.data) * 8 / pixels, coded.psnr, coded)
-        if not quiet:
-            print(f"sgaplus: λ {lmbda:.4g}: {probe.bpp:.4f} bpp, {probe.psnr:.2f} dB", file=sys.stderr)
-        return probe
-
-    try:
-        best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
-    except TargetNotReached as exc:
-        raise CLIError(str(exc)) from None
-    return best, len(tried)
-
-
-def write_coded(coded: Coded, image: LoadedImage, out: Path, model: LatentModel, lmbda: float,
-                seconds: float, **extra: Any) -> dict[str, Any]:
+def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, model: LatentModel,
+                seconds: float, target: Target | None = None) -> dict[str, Any]:
     """Write one file atomically; returns its report row."""
     w, h = image.size
-    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data))
+    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data), force)
+    extra = {} if target is None else {"target": {target.metric: target.value}, "probes": coded.probes}
     return {
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
         "psnr": coded.psnr, "ms_ssim": coded.ms_ssim, "ms_ssim_db": coded.ms_ssim_db,
-        "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": lmbda,
+        "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": coded.lmbda,
         "distortion": coded.distortion, "model": model.name, **extra,
     }
 
 
-def compress_image(image: LoadedImage, out: Path, model: LatentModel, refiner: Refiner,
-                   quiet: bool, target: Target | None = None) -> dict[str, Any]:
+def compress_image(image: LoadedImage, out: Path, force: bool, model: LatentModel,
+                   refiner: Refiner, quiet: bool, target: Target | None = None) -> dict[str, Any]:
     """Refine, encode, decode-check and atomically write one image (at the λ that meets
     ``target``, when given); returns its report row."""
+    from ..pipeline import code_image
+
     start = time.perf_counter()
-    if target is None:
-        coded = code_images([image], model, refiner, quiet)[0]
-        return write_coded(coded, image, out, model, refiner.lmbda, time.perf_counter() - start)
-    best, probes = rate_controlled(image, model, refiner, target, quiet)
-    return write_coded(best.payload, image, out, model, best.lmbda, time.perf_counter() - start,
-                       target={target.metric: target.value}, probes=probes)
+    iters = refiner.stop_args["max_iters"]
+    log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
+    with progress_bar(iters, refiner.method.name, disable=quiet or not iters or target is not None) as bar:
+        coded = code_image(image, model, refiner, target, progress=lambda t, tau, loss: bar.update(1),
+                           log=log)
+    return write_coded(coded, image, out, force, model, time.perf_counter() - start, target)
 
 
 def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> int:
@@ -227,10 +168,12 @@ def run(args: argparse.Namespace) -> int:
     target = rate_target(args)
     if args.input.is_dir():
         return _run_folder(args, target)
+    if args.ray is not None:
+        raise CLIError("--ray distributes the images of a folder; give a folder as input")
     check_output(args.output, args.force)
-    image = load_input(args.input)
+    image = load_input(args.input, args.max_pixels)
     model = load_model_arg(args)
-    row = compress_image(image, args.output, model, compress_refiner(args, model),
+    row = compress_image(image, args.output, args.force, model, compress_refiner(args, model),
                          quiet=args.json, target=target)
     row["file"] = str(args.input)
     if args.json:
@@ -257,7 +200,10 @@ def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
 
 
 def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
+    """Every image of a folder, here or (``--ray``) as Ray tasks: the same table, exit
+    status and files. Finished outputs are skipped, so a re-run continues a stopped one."""
     from ..images import ImageError
+    from ..pipeline import code_batch, finished
 
     files = sorted(p for p in args.input.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
@@ -268,64 +214,80 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         raise CLIError(f"{outdir} is not a folder; a folder input needs an output folder")
     outdir.mkdir(exist_ok=True)
     model = load_model_arg(args)
-    refiner = compress_refiner(args, model)
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
+    skipped: list[Path] = []
     errors = (CLIError, ImageError, ValueError, OSError, RuntimeError)
 
-    def fail(paths: list[Path], exc: Exception) -> None:
+    def fail(paths: list[Path], exc: Exception | str) -> None:
         text = str(exc).strip()
         failed.extend((p, text.splitlines()[0] if text else type(exc).__name__) for p in paths)
+        bar.update(len(paths))
 
-    # Consecutive images of one size wait here and are refined together (batch_size).
-    pending: list[tuple[Path, Path, LoadedImage]] = []
-
-    def flush() -> None:
-        batch = pending[:]
-        pending.clear()
-        if not batch:
-            return
-        start = time.perf_counter()
+    def finish(batch: list[tuple[tuple[Path, Path], LoadedImage]],
+               result: tuple[list[Coded], float] | str) -> None:
+        """Write a batch's files (pipeline.code_batch's result), or note why it failed."""
+        paths = [path for (path, _), _ in batch]
+        if isinstance(result, str):
+            return fail(paths, result)
+        coded, seconds = result
         try:
-            if len(batch) == 1:
-                path, out, image = batch[0]
-                new = [{"file": str(path), **compress_image(image, out, model, refiner, quiet=True,
-                                                            target=target)}]
-            else:
-                coded = code_images([image for _, _, image in batch], model, refiner, quiet=True)
-                seconds = (time.perf_counter() - start) / len(batch)
-                new = [{"file": str(path), **write_coded(c, image, out, model, refiner.lmbda, seconds)}
-                       for (path, out, image), c in zip(batch, coded)]
-            rows.extend(new)
+            rows.extend({"file": str(path), **write_coded(c, image, out, args.force, model, seconds,
+                                                           target)}
+                        for ((path, out), image), c in zip(batch, coded))
         except errors as exc:
-            fail([path for path, _, _ in batch], exc)
+            return fail(paths, exc)
         bar.update(len(batch))
 
-    with progress_bar(len(files), "images", disable=args.json) as bar:
+    def batches(refiner: Refiner) -> Iterator[list[tuple[tuple[Path, Path], LoadedImage]]]:
+        """The images to code, loaded in order; consecutive same-size ones grouped (batch_size)."""
+        pending: list[tuple[tuple[Path, Path], LoadedImage]] = []
         for path, out in _outputs(files, outdir).items():
             try:
                 if isinstance(out, str):
                     raise CLIError(out)
+                if not args.force and finished(out, model):
+                    skipped.append(path)
+                    bar.update(1)
+                    continue
                 check_output(out, args.force)
-                image = load_input(path)
+                image = load_input(path, args.max_pixels)
             except errors as exc:
                 fail([path], exc)
-                bar.update(1)
                 continue
-            if pending and (image.size != pending[0][2].size
-                            or len(pending) >= batch_size(refiner, target, pending[0][2])):
-                flush()
-            pending.append((path, out, image))
-        flush()
+            if pending and (image.size != pending[0][1].size
+                            or len(pending) >= batch_size(refiner, target, pending[0][1])):
+                yield pending
+                pending = []
+            pending.append(((path, out), image))
+        if pending:
+            yield pending
+
+    with progress_bar(len(files), "images", disable=args.json) as bar:
+        if args.ray is None:
+            refiner = compress_refiner(args, model)
+            for batch in batches(refiner):
+                finish(batch, code_batch(refiner, [image for _, image in batch], target))
+        else:
+            from .. import distributed
+
+            with distributed.runtime(args.ray or None):
+                args.device = "cuda" if distributed.use_gpus(args.device) else "cpu"
+                refiner = compress_refiner(args, model)
+                distributed.code_batches(batches(refiner), refiner, target, finish)
+    rows.sort(key=lambda r: r["file"])
     failed.sort()  # a load failure is noted before the batch of earlier files is done
     if args.json:
-        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed]})
+        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
+                    "skipped": [str(p) for p in skipped]})
     else:
-        _print_table(rows, failed)
-    return 1 if failed else 0
+        _print_table(rows, skipped)
+    for path, error in failed:  # one line each, naming the input once
+        print(f"sgaplus: error: {error if str(path) in error else f'{path}: {error}'}", file=sys.stderr)
+    return 2 if failed else 0
 
 
-def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> None:
+def _print_table(rows: list[dict[str, Any]], skipped: list[Path]) -> None:
     def db(value: float | None) -> str:
         return f"{value:11.2f}" if value is not None else f"{'n/a':>11}"
 
@@ -342,7 +304,5 @@ def _print_table(rows: list[dict[str, Any]], failed: list[tuple[Path, str]]) -> 
         ssim = [r["ms_ssim_db"] for r in rows]
         print(f"{f'mean of {n}':24}{'':11}{'':9}{mean['bpp']:8.4f}{mean['bpp_estimated']:9.4f}"
               f"{mean['psnr']:8.2f}{db(None if None in ssim else sum(ssim) / n)}{'':7}{mean['seconds']:7.1f}")
-    if failed:
-        print(f"{len(failed)} file(s) failed:", file=sys.stderr)
-        for path, error in failed:
-            print(f"  {path}: {error}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} finished file(s) skipped (--force recomputes them)", file=sys.stderr)

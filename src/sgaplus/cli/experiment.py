@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--report-only", action="store_true",
                    help="refine nothing; rewrite the report from the stored units")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="refine the missing units as Ray tasks: on a local Ray runtime, or on the "
+                        "cluster at ADDRESS (host:port of `ray start --head`); put it last or write "
+                        "--ray=ADDRESS")
     p.set_defaults(func=run)
 
 
@@ -53,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
     ctx, head = build_context(protocol, out, args.data or kodak_dir(), args.models,
                               args.device, args.train_lmbdas)
     names = list(ORDER) if args.name == "all" else [args.name]
-    sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)
+    if args.ray is None or args.report_only:
+        sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)
+    else:
+        from ..distributed import runtime
+
+        with runtime(args.ray or None):
+            sections = run_experiments(names, ctx, head, ORDER, distributed=True)
     for name in names:
         s = sections[name]
         print(f"{name}: {'complete' if s.complete else 'partial'}")

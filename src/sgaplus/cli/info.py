@@ -26,7 +26,8 @@ def describe(data: bytes) -> dict[str, Any]:
     return {
         "version": data[4], "bytes": len(data), "width": h.width, "height": h.height,
         "mode": h.mode, "alpha": h.has_alpha, "bpp": len(data) * 8 / (h.width * h.height),
-        "model": h.model_name, "fingerprint": h.fingerprint.hex(), "method": h.method,
+        "model": h.model_name, "arch": h.arch, "fingerprint": h.fingerprint.hex(),
+        "method": h.method, "distortion": h.distortion,
         "iters": h.iters, "lmbda": float(f"{h.lmbda:.7g}"),  # stored as float32: 0.0067, not 0.0066999997
         "z_shape": list(h.z_shape), "y_shape": list(h.y_shape),
         "stream_bytes": streams, "overhead_bytes": len(data) - sum(streams.values()),
@@ -38,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(d)
         return 0
-    refined = (f"{d['method']}, {d['iters']} iterations, λ={d['lmbda']:.4g}" if d["iters"]
+    refined = (f"{d['method']}, {d['iters']} iterations, λ={d['lmbda']:.4g} ({d['distortion']})"
+               if d["iters"]
                else f"not refined (model λ={d['lmbda']:.4g})")
     streams = ", ".join(f"{k} {v} B" for k, v in d["stream_bytes"].items())
     print(f"{args.input}: sgaplus format {d['version']}, {d['bytes']} bytes, {d['bpp']:.4f} bpp")
     print(f"  image     {d['width']}x{d['height']} {d['mode']}{' + alpha' if d['alpha'] else ''}")
-    print(f"  model     {d['model']} (fingerprint {d['fingerprint']})")
+    print(f"  model     {d['model']}, {d['arch']} (fingerprint {d['fingerprint']})")
     print(f"  latents   {refined}")
     print(f"  shapes    z {'x'.join(map(str, d['z_shape']))}, y {'x'.join(map(str, d['y_shape']))}")
     print(f"  streams   {streams}; header and lengths {d['overhead_bytes']} B")

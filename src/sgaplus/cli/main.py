@@ -4,14 +4,18 @@ Each subcommand lives in its own module with ``register(subparsers)``, which add
 a parser whose ``func(args) -> int`` runs it. Expected failures (bad input,
 missing files, unknown names) are raised as :class:`CLIError` or ``ValueError``
 / ``OSError`` and printed as one line ``sgaplus: error: ...`` with exit status 2;
-no traceback reaches the user.
+no traceback reaches the user. SIGTERM is handled like Ctrl-C: it is raised as
+:class:`Terminated` in the main thread, so every clean-up (temporary files) runs, then
+one line and exit status 143 (128 + 15, what the shell reports for a killed process).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import warnings
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
@@ -21,6 +25,14 @@ COMMANDS = ("refine", "compress", "decompress", "info", "methods", "train", "eva
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; a BaseException like KeyboardInterrupt, so only clean-ups catch it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,21 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..memory import DEFAULT_BUDGET, OutOfMemory, is_out_of_memory
+
     warnings.simplefilter("ignore", FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return int(args.func(args) or 0)
+    except Terminated:
+        print("sgaplus: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:  # `sgaplus methods | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         print("sgaplus: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError, RuntimeError) as exc:
+    except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, (CLIError, OutOfMemory)) and is_out_of_memory(exc):
+            # Commands that refine take --max-memory: the message names it and its value.
+            budget = (args.max_memory or DEFAULT_BUDGET) if hasattr(args, "max_memory") else None
+            msg = str(OutOfMemory(exc, f"in {args.command}", budget))
         print(f"sgaplus: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

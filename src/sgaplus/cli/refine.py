@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     b, a = result.before[0], result.after[0]
     if args.out is not None:
         im = to_pil(result.x_hat, image.mode, image.alpha)
-        write_atomic(args.out, lambda tmp: im.save(tmp, format="PNG"))
+        write_atomic(args.out, lambda tmp: im.save(tmp, format="PNG"), args.force)
     if args.history is not None:
         def write_csv(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                 w = csv.DictWriter(f, fieldnames=fields)
                 w.writeheader()
                 w.writerows(result.history)
-        write_atomic(args.history, write_csv)
+        write_atomic(args.history, write_csv, args.force)
     if args.json:
         print_json({
             "bpp_before": b.bpp, "bpp_after": a.bpp, "psnr_before": b.psnr, "psnr_after": a.psnr,

@@ -37,10 +37,20 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log) -> None:
+def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
+                   distributed: bool = False) -> None:
+    """Refine the units ``name`` needs that are not stored; ``distributed``: as Ray tasks
+    on the runtime this process is connected to (:mod:`sgaplus.distributed`)."""
     jobs = EXPERIMENTS.get(name).plan(ctx)
     todo = [j for j in jobs if ctx.store.missing(j, ctx.images)]
     log(f"{name}: {len(jobs)} settings, {len(jobs) - len(todo)} already stored, {len(todo)} to run")
+    if distributed:
+        from ..distributed import refine_units
+
+        failures = refine_units(ctx.store, todo, ctx.images, ctx.protocol.batch, log)
+        if failures:
+            log(f"{name}: {failures} batch(es) failed; their units stay missing (a re-run retries them)")
+        return
     for i, job in enumerate(todo, 1):
         every = max(job.setting.iters // 5, 1)
 
@@ -105,12 +115,12 @@ def _record_run(out: Path, entry: dict) -> None:
 
 
 def run(names: list[str], ctx: Context, head: dict, order: tuple[str, ...],
-        refine: bool = True, checkpoint_s: float = 60.0) -> dict[str, Section]:
+        refine: bool = True, checkpoint_s: float = 60.0, distributed: bool = False) -> dict[str, Section]:
     """Refine what ``names`` need, logged in ``runs.json``, then write the report
     covering every experiment in ``order``. Mid-run the report is also rewritten
     after an experiment once ``checkpoint_s`` seconds passed since the last write,
     so a long run that is stopped still leaves a current report. ``refine=False``
-    only rewrites the report."""
+    only rewrites the report; ``distributed`` refines as Ray tasks."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     if refine:
         start = last = time.time()
@@ -118,7 +128,7 @@ def run(names: list[str], ctx: Context, head: dict, order: tuple[str, ...],
                  "command": "sgaplus " + " ".join(sys.argv[1:]) if sys.argv[1:] else "sgaplus experiment"}
         _record_run(ctx.out, entry)
         for i, name in enumerate(names):
-            refine_missing(ctx, name)
+            refine_missing(ctx, name, distributed=distributed)
             if i < len(names) - 1 and time.time() - last > checkpoint_s:
                 entry["wall_s"] = time.time() - start
                 _record_run(ctx.out, entry)

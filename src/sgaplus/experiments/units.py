@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from PIL import Image
 
 from ..images import to_pil
 from ..refine import Refiner
@@ -87,6 +88,15 @@ class Job:
     setting: Setting
 
 
+@dataclass
+class Unit:
+    """One refined image's unit: the JSON record and, when kept, its reconstruction."""
+
+    image: str
+    record: dict[str, Any]
+    recon: Image.Image | None
+
+
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic write: a crash never leaves a half unit that would be skipped later."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,33 +137,47 @@ class Store:
     def run(self, job: Job, images: list[EvalImage], max_batch: int,
             progress: Callable[[int, int], None] | None = None) -> float:
         """Refine the images of ``job`` that have no unit file yet; returns seconds spent."""
-        todo = self.missing(job, images)
         spent = 0.0
-        for batch in by_shape(todo, max_batch):
-            x = torch.cat([im.x for im in batch])
-            refiner = job.setting.refiner(job.model, self.device)
-            start = time.perf_counter()
-            cb = (lambda t, tau, loss: progress(t, job.setting.iters)) if progress else None
-            result = refiner.refine(x, progress=cb)
-            seconds = time.perf_counter() - start
+        for batch in by_shape(self.missing(job, images), max_batch):
+            units, seconds = self.compute(job, batch, progress)
+            self.save(job, units)
             spent += seconds
-            bits = actual_bpp(job.model.model, result.hard, x)
-            for i, im in enumerate(batch):
-                unit = {
-                    **self.header,
-                    "model": job.model.describe(), "setting": asdict(job.setting),
-                    "refiner": result.config, "image": im.id, "height": im.x.shape[-2],
-                    "width": im.x.shape[-1], "before": result.before[i].as_dict(),
-                    "after": result.after[i].as_dict(), "iters": result.iters,
-                    "history": [{k: v for k, v in row.items() if k != "image"}
-                                for row in result.history if row["image"] == i],
-                    "actual_bpp": None if bits is None else bits[i],
-                    "batch_seconds": seconds, "batch_size": len(batch),
-                    "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                }
-                path = self.path(job.model, job.setting, im.id)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if self.keep_recon is None or im.id in self.keep_recon:
-                    to_pil(result.x_hat[i:i + 1]).save(self.recon_path(job.model, job.setting, im.id))
-                _write_json(path, unit)  # last: its presence marks the unit done
         return spent
+
+    def compute(self, job: Job, batch: list[EvalImage],
+                progress: Callable[[int, int], None] | None = None) -> tuple[list[Unit], float]:
+        """Refine one batch of same-size images and build their units, writing nothing
+        (here, or in a Ray task: :mod:`sgaplus.distributed`); returns them and the seconds."""
+        x = torch.cat([im.x for im in batch])
+        refiner = job.setting.refiner(job.model, self.device)
+        start = time.perf_counter()
+        cb = (lambda t, tau, loss: progress(t, job.setting.iters)) if progress else None
+        result = refiner.refine(x, progress=cb)
+        seconds = time.perf_counter() - start
+        bits = actual_bpp(job.model.model, result.hard, x)
+        units = []
+        for i, im in enumerate(batch):
+            record = {
+                **self.header,
+                "model": job.model.describe(), "setting": asdict(job.setting),
+                "refiner": result.config, "image": im.id, "height": im.x.shape[-2],
+                "width": im.x.shape[-1], "before": result.before[i].as_dict(),
+                "after": result.after[i].as_dict(), "iters": result.iters,
+                "history": [{k: v for k, v in row.items() if k != "image"}
+                            for row in result.history if row["image"] == i],
+                "actual_bpp": None if bits is None else bits[i],
+                "batch_seconds": seconds, "batch_size": len(batch),
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            }
+            keep = self.keep_recon is None or im.id in self.keep_recon
+            units.append(Unit(im.id, record, to_pil(result.x_hat[i:i + 1]) if keep else None))
+        return units, seconds
+
+    def save(self, job: Job, units: list[Unit]) -> None:
+        """Write units: the reconstruction first, the JSON last (its presence marks the unit done)."""
+        for unit in units:
+            path = self.path(job.model, job.setting, unit.image)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if unit.recon is not None:
+                unit.recon.save(self.recon_path(job.model, job.setting, unit.image))
+            _write_json(path, unit.record)

@@ -1,0 +1,125 @@
+"""How much memory a refinement needs, the budget it must fit, and out-of-memory messages.
+
+A refinement's memory has three parts (measured by bench/refine_memory.py on the
+CPU, fp32, kept memory; docs/bench/refine_memory.md):
+
+* a base: the process, torch, the model and the decoder's fixed tiles;
+* per image pixel, whatever the tiles: x, x̂, the latents, their relaxations,
+  gradients and Adam's moments (y and z are optimised whole, as one tensor each);
+* per pixel of one piece of g_a or g_s: the activations of g_s forward and
+  backward (the loop) or of one no-gradient pass, 128 channels at up to half
+  resolution. This is the part that tiles bound.
+
+:func:`tile_size` picks the largest square tile of latents whose estimate fits the
+budget, or None when the whole image fits (the fast path: no halo recomputed).
+The coefficients are the CPU's; on a GPU the same estimate is used for its memory
+(not measured there).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Bytes of the process, torch and the model at any image size (fit: 824 MiB).
+BASE = 900 * 2**20
+
+#: Bytes per (padded) image pixel that tiling does not remove (fit: 335): mostly the
+#: relaxed latents' autograd graph, about 50 copies of y at 3 bytes per pixel each.
+WHOLE_PER_PIXEL = 350
+
+#: Bytes per pixel of one g_a/g_s piece, its halo included (fit: 1022): the heaviest
+#: pass, the loop's g_s forward and backward.
+PIECE_PER_PIXEL = 1_050
+
+#: Smallest tile edge (latents) :func:`tile_size` goes down to: below it the halo
+#: dominates the work (a 16-latent tile with a 4-latent halo computes 2.25x its core).
+MIN_TILE = 16
+
+#: Default ``--max-memory``: a 12-megapixel photo then refines in tiles within 8 GiB,
+#: half of a 16 GB machine; images up to about 5 megapixels still run in one piece.
+DEFAULT_BUDGET = 8 * 2**30
+
+_UNITS = {"": 2**30, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``"8G"``, ``"1500M"``, ``"8GiB"`` or ``"8"`` (GiB) -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"invalid memory size {text!r}; write e.g. 8G or 1500M")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def format_size(n: float) -> str:
+    """Bytes as ``"1.5 GiB"`` / ``"300 MiB"``."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def padded(n: int) -> int:
+    """An image side padded to the codec's multiple of 64."""
+    return -(-n // 64) * 64
+
+
+def need(batch: int, height: int, width: int, tile: int | None = None, halo: int = 0) -> int:
+    """Estimated bytes to refine a batch of ``height`` x ``width`` images in one piece
+    (``tile`` None) or by tiles of ``tile`` latents with ``halo``."""
+    h, w = padded(height), padded(width)
+    piece = pixels = batch * h * w
+    if tile is not None:
+        window = (tile + 2 * halo) * 16
+        piece = batch * min(window, h) * min(window, w)
+    return int(BASE + WHOLE_PER_PIXEL * pixels + PIECE_PER_PIXEL * piece)
+
+
+def tile_size(batch: int, height: int, width: int, budget: int, halo: int) -> int | None:
+    """The largest tile edge (latents) whose estimate fits ``budget``; None when the whole
+    image fits. Never below :data:`MIN_TILE`: a budget too small for that is refused.
+
+    Raises:
+        ValueError: not even the smallest tile fits; the message says how much is needed.
+    """
+    if need(batch, height, width) <= budget:
+        return None
+    lo, hi = MIN_TILE, max(padded(height), padded(width)) // 16
+    if need(batch, height, width, lo, halo) > budget:
+        raise ValueError(
+            f"refining {batch} image(s) of {width}x{height} needs about "
+            f"{format_size(need(batch, height, width, lo, halo))}, more than --max-memory "
+            f"{format_size(budget)}; raise --max-memory")
+    while lo < hi:  # the largest fitting edge
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if need(batch, height, width, mid, halo) <= budget else (lo, mid - 1)
+    return lo
+
+
+#: How torch reports a failed allocation: its CPU allocator (a RuntimeError), CUDA's
+#: caching allocator (``torch.OutOfMemoryError``, also a RuntimeError).
+_OOM_TEXT = ("DefaultCPUAllocator: can't allocate memory", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed allocation (Python's, torch's CPU allocator, CUDA's)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _OOM_TEXT)
+
+
+def requested(exc: BaseException) -> int | None:
+    """Bytes of the allocation that failed, when the message says (torch's both do)."""
+    text = str(exc)
+    m = re.search(r"tried to allocate (\d+) bytes", text)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"Tried to allocate (\d+(?:\.\d+)?) ([KMGT])iB", text)
+    return int(float(m.group(1)) * _UNITS[m.group(2)]) if m else None
+
+
+class OutOfMemory(RuntimeError):
+    """An allocation failed: one line saying what was being done, how much was asked
+    for, and the flag that lowers the need (``--max-memory`` tiles g_a and g_s)."""
+
+    def __init__(self, exc: BaseException, doing: str, budget: int | None = None) -> None:
+        size = requested(exc)
+        asked = f": an allocation of {format_size(size)} failed" if size else ""
+        flag = "" if budget is None else f"; lower --max-memory (now {format_size(budget)}) to work in smaller tiles"
+        super().__init__(f"out of memory {doing}{asked}{flag}")

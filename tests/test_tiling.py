@@ -1,0 +1,93 @@
+"""Bounded memory (issue 14): g_a and g_s in tiles give what one piece gives.
+
+The refinement with tiles forced on a small photo must end on the same hard
+latents as the one-piece fast path (same seed); the tiled MSE's gradient must
+equal autograd's through the whole g_s; the budget picks one piece, the largest
+fitting tile, or refuses with the amount needed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sgaplus import memory, tiling
+from sgaplus.latent_model import pad
+from sgaplus.refine import Refiner
+
+
+def test_tiled_mse_and_gradient_equal_one_piece(tiny_model):
+    """An odd-sized image (its padding is not part of the MSE) and tiles of 2 latents."""
+    x = torch.rand(2, 3, 75, 90, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y, _ = tiny_model.analysis(pad(x))
+    whole_y = y.clone().requires_grad_()
+    whole = (tiny_model.synthesis(whole_y)[..., :75, :90] - x).pow(2).flatten(1).mean(1)
+    (whole * torch.tensor([1.0, 3.0])).sum().backward()
+    tiled_y = y.clone().requires_grad_()
+    tiled = tiling.mse(tiny_model.synthesis, tiled_y, x, 2, tiny_model.synthesis_halo)
+    (tiled * torch.tensor([1.0, 3.0])).sum().backward()
+    torch.testing.assert_close(tiled, whole, rtol=1e-6, atol=0)
+    scale = float(whole_y.grad.abs().max())  # float rounding of sums in another order
+    torch.testing.assert_close(tiled_y.grad, whole_y.grad, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_cheng", "model"])
+def test_tiled_analysis_and_synthesis_equal_one_piece(request, fixture):
+    """The halo covers g_a's and g_s's reach, for GDN stacks and cheng2020's residual blocks."""
+    model = request.getfixturevalue(fixture)
+    x = torch.rand(1, 3, 128, 192, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y, z = model.analysis(x)
+        y_t, z_t = model.tiled(3).analysis(x)
+        x_hat, x_hat_t = model.synthesis(y), model.tiled(3).synthesis(y)
+    torch.testing.assert_close(y_t, y, rtol=0, atol=1e-4)
+    torch.testing.assert_close(z_t, z, rtol=0, atol=1e-4)
+    torch.testing.assert_close(x_hat_t, x_hat, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fixture", ["model", "context_model"])
+def test_tiled_refinement_ends_on_the_same_latents(request, photo, fixture):
+    """Tiles of 2 latents (8 tiles with halos) against the fast path, same seed."""
+    model = request.getfixturevalue(fixture)
+    iters = 8 if fixture == "context_model" else 15
+    whole = Refiner(model, iters=iters, log_every=5, device="cpu")
+    tiled = Refiner(model, iters=iters, log_every=5, device="cpu")
+    tiled.tile_size = lambda shape: 2  # type: ignore[method-assign]
+    assert whole.tile_size(photo.shape) is None  # a small photo runs in one piece
+    a, b = whole.refine(photo), tiled.refine(photo)
+    assert b.before[0].loss == pytest.approx(a.before[0].loss, rel=1e-6)
+    assert torch.equal(a.hard.z_hat, b.hard.z_hat)
+    assert torch.equal(a.hard.y_symbols, b.hard.y_symbols)
+    assert b.after[0].loss == pytest.approx(a.after[0].loss, rel=1e-5)
+    assert [r["loss_true"] for r in b.history] == pytest.approx([r["loss_true"] for r in a.history],
+                                                                 rel=1e-4)
+    torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=1e-4)
+
+
+def test_budget_picks_one_piece_the_largest_tile_or_refuses():
+    gib = 2**30
+    assert memory.tile_size(1, 512, 768, memory.DEFAULT_BUDGET, 4) is None
+    tile = memory.tile_size(1, 3000, 4000, memory.DEFAULT_BUDGET, 4)
+    assert tile is not None and memory.MIN_TILE <= tile < 4000 // 16
+    assert memory.need(1, 3000, 4000, tile, 4) <= memory.DEFAULT_BUDGET < memory.need(1, 3000, 4000, tile + 1, 4)
+    assert memory.tile_size(1, 3000, 4000, 64 * gib, 4) is None
+    with pytest.raises(ValueError, match=r"5664x4248 needs about 9\.\d GiB, more than --max-memory 8\.0 GiB"):
+        memory.tile_size(1, 4248, 5664, memory.DEFAULT_BUDGET, 4)
+    assert memory.parse_size("8G") == memory.parse_size("8GiB") == memory.parse_size("8") == 8 * gib
+    assert memory.parse_size("1500M") == 1500 * 2**20
+    for bad in ("", "-1G", "8X", "0"):
+        with pytest.raises(ValueError, match="invalid memory size"):
+            memory.parse_size(bad)
+
+
+def test_out_of_memory_is_recognised_with_its_size():
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                       "memory: you tried to allocate 5368709120 bytes. Error code 12 (Cannot allocate memory)")
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.50 GiB. GPU 0 has a total ...")
+    assert memory.is_out_of_memory(cpu) and memory.is_out_of_memory(cuda)
+    assert memory.is_out_of_memory(MemoryError()) and not memory.is_out_of_memory(RuntimeError("shape"))
+    assert memory.requested(cpu) == 5 * 2**30 and memory.requested(cuda) == int(2.5 * 2**30)
+    assert str(memory.OutOfMemory(cpu, "coding 1 image(s) of 9x9", 2**30)) == (
+        "out of memory coding 1 image(s) of 9x9: an allocation of 5.0 GiB failed; "
+        "lower --max-memory (now 1.0 GiB) to work in smaller tiles")
