@@ -18,9 +18,11 @@ from pathlib import Path
 import torch
 
 
-def parse_args(doc: str, out: str, quick_help: str) -> argparse.Namespace:
-    """The options every benchmark takes (``--quick``, ``--out``, ``--threads``); sets
-    torch's thread count.
+def parse_args(doc: str, out: str, quick_help: str,
+               flags: dict[str, tuple[str, str]] | None = None) -> argparse.Namespace:
+    """The options every benchmark takes (``--quick``, ``--out``, ``--threads``) and its own
+    switches (``flags``: name -> (help, the default --out it implies)); sets torch's
+    thread count.
 
     Benchmarks default to one thread: on the shared 2-core CPU (load 6-11 while the first
     figures were taken) two OpenMP threads wait on each other at every op and ran the
@@ -28,9 +30,14 @@ def parse_args(doc: str, out: str, quick_help: str) -> argparse.Namespace:
     """
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--quick", action="store_true", help=quick_help)
-    p.add_argument("--out", type=Path, default=Path(out))
+    p.add_argument("--out", type=Path, default=None, help=f"report (default {out})")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    for name, (text, _) in (flags or {}).items():
+        p.add_argument(f"--{name}", action="store_true", help=text)
     args = p.parse_args()
+    if args.out is None:
+        chosen = [o for name, (_, o) in (flags or {}).items() if getattr(args, name.replace("-", "_"))]
+        args.out = Path(chosen[0] if chosen else out)
     torch.set_num_threads(args.threads)
     return args
 

@@ -219,8 +219,8 @@ def test_folder_refines_same_size_images_together(tmp_path, capsys, tiny_ckpt, p
     photo.crop((0, 0, 40, 30)).save(src / "d.png")
     batches: list[int] = []
     refine = Refiner.refine
-    monkeypatch.setattr(Refiner, "refine", lambda self, x, progress=None:
-                        batches.append(x.size(0)) or refine(self, x, progress))
+    monkeypatch.setattr(Refiner, "refine", lambda self, x, progress=None, **kw:
+                        batches.append(x.size(0)) or refine(self, x, progress, **kw))
     monkeypatch.setattr(compress, "batch_size", lambda refiner, target, image: 2)
     assert main(["compress", str(src), "-o", str(out), "--model", str(tiny_ckpt), "--iters", "2",
                  "--device", "cpu", "--json"]) == 0

@@ -107,4 +107,4 @@ def test_another_metric_needs_a_lambda_and_a_known_name(model):
         Refiner(model, "ssl", distortion="ms-ssim")
     with pytest.raises(ValueError, match="unknown distortion 'ssim'"):
         Refiner(model, "ssl", lmbda=1.0, distortion="ssim")
-    assert Refiner(model, "ssl", lmbda=3.0, distortion="ms-ssim").with_lambda(6.0).distortion.name == "ms-ssim"
+    assert Refiner(model, "ssl", lmbda=3.0, distortion="ms-ssim").variant(lmbda=6.0).distortion.name == "ms-ssim"

@@ -1,4 +1,4 @@
-"""Rate control: the λ search on a known monotone curve, and `compress --target-*`."""
+"""Rate control across models: the search on synthetic families, and `compress --target-*`."""
 
 from __future__ import annotations
 
@@ -8,89 +8,217 @@ import math
 import pytest
 
 from sgaplus.cli.main import main
-from sgaplus.ratecontrol import Probe, Target, TargetNotReached, search
+from sgaplus.ratecontrol import (FIT, MAX_CORRECTIONS, SPAN, Candidate, Target, TargetNotReached,
+                                 coefficients, control)
 
-LMBDA = 0.013
-
-
-def curve(lmbda: float) -> Probe[None]:
-    """bpp ∝ λ^0.4 and PSNR + 4 dB per decade of λ: the shape of a real R-D curve."""
-    return Probe(lmbda, 0.6 * (lmbda / LMBDA) ** 0.4, 30 + 4 * math.log10(lmbda / LMBDA), None)
+FAMILY = [Candidate(f"m:{q}", lmbda) for q, lmbda in enumerate((0.0035, 0.0067, 0.013, 0.025), 1)]
+PIXELS = 256 * 256
+ITERS = 250
 
 
-def test_bpp_target_gives_the_largest_file_within_budget():
-    best, tried = search(curve, LMBDA, Target("bpp", 0.45))
-    assert best.bpp <= 0.45
-    assert all(p.bpp <= best.bpp for p in tried if p.bpp <= 0.45)  # the most bits within budget
-    assert best.bpp > 0.45 * 0.97 and len(tried) <= 6
+class Family:
+    """A made-up image: model q's unrefined file has 0.25·1.6^(q−1) bpp and 28 + 1.2 (q−1) dB;
+    refinement at λ_q·2^k adds what ``FIT`` predicts, off by ``err`` (a factor on the slope
+    and an offset), as a real image would be. Records every call."""
+
+    def __init__(self, slope_factor: float = 1.0, offset: float = 0.0) -> None:
+        self.factor, self.offset = slope_factor, offset
+        self.calls: list[tuple[str, float | None, object]] = []
+
+    def __call__(self, c: Candidate, lmbda: float | None, start: object) -> tuple[float, float, str]:
+        q = int(c.spec.split(":")[1])
+        b0, p0 = 0.25 * 1.6 ** (q - 1), 28 + 1.2 * (q - 1)
+        self.calls.append((c.spec, lmbda, start))
+        if lmbda is None:
+            return b0, p0, f"{c.spec} unrefined"
+        k = math.log2(lmbda / c.lmbda)
+        a_b, s_b, a_p, s_p = coefficients(ITERS)
+        bpp = b0 * 2 ** (a_b + self.offset + self.factor * s_b * k)
+        psnr = p0 + a_p + 5 * self.offset + self.factor * s_p * k
+        return bpp, psnr, f"{c.spec} at {lmbda:.4g}"
+
+    @property
+    def refinements(self) -> int:
+        return sum(lmbda is not None for _, lmbda, _ in self.calls)
 
 
-def test_psnr_target_gives_the_smallest_file_at_quality():
-    best, tried = search(curve, LMBDA, Target("psnr", 31.0))
-    assert best.psnr >= 31.0
-    assert all(p.bpp >= best.bpp for p in tried if p.psnr >= 31.0)
-    assert best.psnr < 31.2
+@pytest.mark.parametrize("factor, offset", [(1.0, 0.0), (1.4, 0.05), (0.7, -0.04)])
+@pytest.mark.parametrize("bpp", [0.3, 0.47, 0.8])
+def test_bpp_target_met_within_3_percent_never_above(bpp, factor, offset):
+    image = Family(factor, offset)
+    best, tried = control(image, FAMILY, Target("bpp", bpp), PIXELS, ITERS)
+    assert bpp * 0.97 <= best.bpp <= bpp
+    assert image.refinements <= 1 + MAX_CORRECTIONS
+    # corrections continue from an earlier refined file; at most one more whole refinement
+    # (a move to another model once the first has shown what refinement adds to this image)
+    refined = [start for _, lmbda, start in image.calls if lmbda is not None]
+    assert refined[0] is None and sum(start is None for start in refined) <= 2
 
 
-def test_stops_at_a_close_enough_probe():
-    best, tried = search(curve, LMBDA, Target("bpp", 0.6))  # the model's own λ meets it exactly
-    assert len(tried) == 1 and best.lmbda == LMBDA
+@pytest.mark.parametrize("factor, offset", [(1.0, 0.0), (1.4, 0.05), (0.7, -0.04)])
+@pytest.mark.parametrize("psnr", [28.5, 30.3, 32.0])
+def test_psnr_target_met_within_a_tenth_of_a_db(psnr, factor, offset):
+    image = Family(factor, offset)
+    best, _ = control(image, FAMILY, Target("psnr", psnr), PIXELS, ITERS)
+    assert psnr <= best.psnr <= psnr + 0.1
 
 
-def test_unreachable_target_says_how_near_it_came():
-    with pytest.raises(TargetNotReached, match=r"nearest 0\.34\d+ bpp, .* at λ 0\.00325"):
-        search(curve, LMBDA, Target("bpp", 0.1))
+def test_size_target_is_bytes():
+    best, _ = control(Family(), FAMILY, Target("size", 4000), PIXELS, ITERS)
+    assert 4000 * 0.97 <= best.bpp * PIXELS / 8 <= 4000
 
 
-@pytest.mark.parametrize("metric, value", [("bpp", 0.0), ("psnr", -3.0), ("ssim", 0.9),
-                                           ("bpp", math.nan)])
-def test_bad_targets_are_refused(metric, value):
-    with pytest.raises(ValueError):
+def test_the_model_nearest_its_own_lambda_is_chosen():
+    """A target at model 2's own refined rate is met by model 2 at (almost) its own λ, at
+    the first refinement, after unrefined files of the middle model and model 2 only."""
+    image = Family()
+    a_b = coefficients(ITERS)[0]
+    target = 0.4 * 2 ** a_b * (1 - 0.015)
+    best, tried = control(image, FAMILY, Target("bpp", target), PIXELS, ITERS)
+    assert best.candidate.spec == "m:2" and best.lmbda == pytest.approx(0.0067, rel=0.1)
+    assert image.refinements == 1 and [c[0] for c in image.calls if c[1] is None] == ["m:2", "m:1"]
+
+
+def test_out_of_reach_fails_before_refining_and_names_the_nearest_file():
+    image = Family()
+    with pytest.raises(TargetNotReached, match=r"0\.01 bpp is out of reach of m:1 \.\. m:4 .*nearest "
+                                               r"file: m:1 unrefined: 0\.2500 bpp"):
+        control(image, FAMILY, Target("bpp", 0.01), PIXELS, ITERS)
+    assert image.refinements == 0
+
+
+def test_a_quality_beyond_the_family_stops_at_the_limit():
+    """PSNR a little beyond the top model's reach: one refinement at λ·4, then no correction
+    can go further, so it gives up at once."""
+    a_b, s_b, a_p, s_p = coefficients(ITERS)
+    top = 28 + 3.6 + a_p + s_p * SPAN
+    image = Family(0.8)  # the real slope is lower than predicted: the limit falls short
+    with pytest.raises(TargetNotReached, match="out of reach"):
+        control(image, FAMILY, Target("psnr", top + 0.1), PIXELS, ITERS)
+    assert image.refinements == 1
+
+
+def test_a_size_beyond_the_family_gets_the_largest_file():
+    best, _ = control(Family(), FAMILY, Target("bpp", 50.0), PIXELS, ITERS)
+    assert best.candidate.spec == "m:4" and best.lmbda == pytest.approx(0.025 * 2 ** SPAN)
+
+
+def test_one_model_moves_only_lambda():
+    image = Family()
+    best, _ = control(image, FAMILY[2:3], Target("bpp", 0.6), PIXELS, ITERS)
+    assert best.candidate.spec == "m:3" and 0.6 * 0.97 <= best.bpp <= 0.6
+    assert {c[0] for c in image.calls} == {"m:3"}
+
+
+def test_without_refinement_the_best_unrefined_file():
+    image = Family()
+    best, _ = control(image, FAMILY, Target("bpp", 0.5), PIXELS, 0)
+    assert best.candidate.spec == "m:2" and best.lmbda is None and image.refinements == 0
+
+
+def test_coefficients_grow_with_iterations():
+    assert coefficients(0) == (0.0, 0.0, 0.0, 0.0)
+    for n in FIT:
+        assert coefficients(n) == pytest.approx(FIT[n])
+    counts = sorted(FIT)
+    mid = coefficients(round(math.sqrt(counts[0] * counts[-1])))
+    assert FIT[counts[0]][1] < mid[1] < FIT[counts[-1]][1]
+    assert coefficients(10 * counts[-1]) == FIT[counts[-1]]
+
+
+@pytest.mark.parametrize("metric, value, message", [
+    ("bpp", 0.0, "positive number of bits per pixel"), ("psnr", -3.0, "positive number of dB"),
+    ("size", math.nan, "bytes"), ("ssim", 0.9, "unknown rate-control target")])
+def test_bad_targets_are_refused(metric, value, message):
+    with pytest.raises(ValueError, match=message):
         Target(metric, value)
 
 
-def test_compress_hits_a_target_bpp(tmp_path, capsys, photo_png):
-    """The bundled model on the 96x64 test photo: the file meets the budget, the header
-    records the chosen λ, and the row says how many refinements it took. (λ moves the
-    rate through refinement, so it needs iterations: at 3 the rate hardly moved.)"""
-    opts = ["--iters", "40", "--device", "cpu", "--json"]
-    base = tmp_path / "base.sgp"
-    assert main(["compress", str(photo_png), "-o", str(base), *opts]) == 0
-    own = json.loads(capsys.readouterr().out)
-    budget = own["bpp"] * 0.96  # λ/4 gave about 0.92x at 40 iterations
-    out = tmp_path / "target.sgp"
-    assert main(["compress", str(photo_png), "-o", str(out), *opts,
-                 "--target-bpp", f"{budget:.4f}"]) == 0
-    row = json.loads(capsys.readouterr().out)
-    assert row["bpp"] <= budget and row["bytes"] == out.stat().st_size
-    assert row["lmbda"] < own["lmbda"] and 1 <= row["probes"] <= 6
+# -- compress: the bundled family on real and synthetic images, short refinements -----------
+
+def compress(capsys, image, out, *extra: str) -> dict:
+    capsys.readouterr()
+    assert main(["compress", str(image), "-o", str(out), "--device", "cpu", "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, photo):
+    """The astronaut crop, a coffee crop and a synthetic pattern (smooth gradient + edges)."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("rc")
+    from sgaplus.images import to_pil
+
+    to_pil(photo).save(folder / "astronaut.png")
+    Image.fromarray(skimage.data.coffee()[150:214, 250:346]).save(folder / "coffee.png")
+    yy, xx = np.mgrid[0:64, 0:96]
+    disc = ((xx - 60) ** 2 + (yy - 30) ** 2 < 300) * 90
+    pattern = np.stack([40 + xx * 2, 60 + yy * 2 + disc, 150 - xx + disc], -1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(pattern).save(folder / "pattern.png")
+    return [folder / f"{n}.png" for n in ("astronaut", "coffee", "pattern")]
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_compress_hits_a_bpp_target_across_models(tmp_path, capsys, images, which):
+    """A target between the rates of quality 3 and 4's own files (so model and λ both
+    matter): the file is within 3 % of it and never above, the header records the λ chosen,
+    and --json names the model, λ and every file made."""
+    image = images[which]
+    opts = ["--effort", "2"]
+    low = compress(capsys, image, tmp_path / "q4.sgp", "-q", "4", *opts)["bpp"]
+    high = compress(capsys, image, tmp_path / "q6.sgp", "-q", "6", *opts)["bpp"]
+    target = round((low * high) ** 0.5, 4)
+    out = tmp_path / "t.sgp"
+    row = compress(capsys, image, out, "--target-bpp", str(target), *opts)
+    assert row["bytes"] == out.stat().st_size and target * 0.97 <= row["bpp"] <= target
+    assert row["model"].startswith("sgaplus-msh-q") and row["lmbda"] > 0
+    probes = row["probes"]
+    assert {"model", "lmbda", "bpp", "psnr", "iters"} <= set(probes[0])
+    assert sum(p["lmbda"] is not None for p in probes) <= 1 + MAX_CORRECTIONS
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["lmbda"] == pytest.approx(row["lmbda"], rel=1e-3)
 
 
+def test_compress_size_and_psnr_targets(tmp_path, capsys, images):
+    image = images[0]
+    base = compress(capsys, image, tmp_path / "b.sgp", "--effort", "2")
+    size = round(base["bytes"] * 0.8)
+    row = compress(capsys, image, tmp_path / "s.sgp", "--target-size", str(size), "--effort", "2")
+    assert size * 0.97 <= row["bytes"] <= size
+    goal = round(base["psnr"] + 0.8, 2)
+    row = compress(capsys, image, tmp_path / "p.sgp", "--target-psnr", str(goal), "--effort", "2")
+    assert goal <= row["psnr"] <= goal + 0.1
+
+
 def test_rate_control_for_ms_ssim_starts_from_the_given_lambda(tmp_path, capsys, photo_png):
     """An mse model refined for MS-SSIM has no λ of its own in those units: --lambda
-    (refused with a target otherwise) is where the search starts."""
-    out = tmp_path / "m.sgp"
-    assert main(["compress", str(photo_png), "-o", str(out), "--iters", "2", "--device", "cpu",
-                 "--distortion", "ms-ssim", "--lambda", "16.64", "--target-psnr", "20", "--json"]) == 0
-    row = json.loads(capsys.readouterr().out)
-    assert row["distortion"] == "ms-ssim" and row["psnr"] >= 20 and row["probes"] >= 1
-    assert 16.64 / 4 <= row["lmbda"] <= 16.64 * 4
+    (refused with a target otherwise) is where the one model starts."""
+    row = compress(capsys, photo_png, tmp_path / "m.sgp", "--iters", "4", "--distortion", "ms-ssim",
+                   "--lambda", "16.64", "--target-psnr", "20")
+    assert row["distortion"] == "ms-ssim" and row["psnr"] >= 20
+    assert 16.64 / 2 ** SPAN <= row["lmbda"] <= 16.64 * 2 ** SPAN and row["model"] == "sgaplus-msh-q3"
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--target-bpp", "0.0001"], "not reached"),
+    (["--target-bpp", "0.0001"], "out of reach of sgaplus-msh:1 .. sgaplus-msh:4"),
     (["--target-bpp", "0.5", "--lambda", "0.01"], "drop --lambda"),
-    (["--target-psnr", "30", "--no-refine"], "needs --iters > 0"),
-    (["--target-psnr", "-1"], "positive"),
+    (["--target-psnr", "-1"], "positive number of dB"),
+    (["--target-size", "0"], "positive number of bytes"),
+    (["--target-psnr", "99", "--model", "sgaplus-msh:2"], "out of reach of sgaplus-msh:2"),
+    (["--model", "mbt2018-mean"], "needs a quality"),
+    (["-q", "3", "--model", "sgaplus-msh:2"], "-q picks a model"),
+    (["--effort", "3", "--iters", "10"], "drop --iters"),
+    (["--no-refine", "--effort", "3"], "--no-refine is effort 0"),
 ])
 def test_compress_rate_control_errors(tmp_path, capsys, photo_png, extra, message):
     out = tmp_path / "x.sgp"
     capsys.readouterr()
-    assert main(["compress", str(photo_png), "-o", str(out), "--iters", "2", "--device", "cpu",
-                 *extra]) != 0
+    assert main(["compress", str(photo_png), "-o", str(out), "--device", "cpu", *extra]) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("sgaplus: error:")]
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in err
+    assert "another rate" not in errors[0]
     assert not out.exists() and not list(tmp_path.iterdir())

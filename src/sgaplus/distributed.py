@@ -148,7 +148,7 @@ def run(tasks: Iterable[tuple[K, Callable[..., Any], tuple, dict[str, Any]]], sl
 
 # -- compress ---------------------------------------------------------------------------
 
-def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, target: Any,
+def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, plan: Any,
                  finish: Callable[[list, Any], None]) -> None:
     """Code batches of ``(key, LoadedImage)`` as Ray tasks of :func:`sgaplus.pipeline.code_batch`
     (see the module docstring); ``finish(batch, result)`` gets what ``code_batch`` returned,
@@ -164,7 +164,7 @@ def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, target:
         for batch in batches:
             w, h = batch[0][1].size
             need = min(memory.need(len(batch), h, w), refiner.max_memory)
-            yield batch, code_batch, (shared, [image for _, image in batch], target), task_options(gpu, need)
+            yield batch, code_batch, (shared, [image for _, image in batch], plan), task_options(gpu, need)
 
     run(tasks(), _slots(gpu), finish, finish)
 

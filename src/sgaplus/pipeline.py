@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,21 +25,21 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import Probe, Target, search
+from .ratecontrol import CORRECTION, Candidate, Target, control
 from .refine import ProgressFn, Refiner
-
-#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
-PROBES = 6
 
 
 @dataclass
 class Coded:
     """One image refined, encoded and decoded back: the file and what it decodes to.
 
-    ``probes`` is the number of refinements rate control tried (None without it).
+    ``probes``: with rate control, every file it made (model, λ or None for unrefined,
+    iterations, bpp, PSNR), in order; None without it. ``latents``: the refined latents
+    before rounding, where a correction continues (rate control; None unrefined).
     """
 
     data: bytes
+    model: str
     bpp_estimated: float
     psnr: float
     ms_ssim: float | None
@@ -48,13 +48,26 @@ class Coded:
     method: str
     lmbda: float
     distortion: str
-    probes: int | None = None
+    probes: list[dict[str, object]] | None = None
+    latents: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RatePlan:
+    """What rate control needs besides the image: the target, the models it may choose
+    from by rate (:mod:`sgaplus.ratecontrol`), and which of them the Refiner was built for
+    (where its cheap probes start; that one is not loaded again)."""
+
+    target: Target
+    candidates: tuple[Candidate, ...]
+    start: int = 0
 
 
 def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
-                progress: ProgressFn | None = None) -> list[Coded]:
+                progress: ProgressFn | None = None, start: Coded | None = None) -> list[Coded]:
     """Refine images of one size together, then encode each and decode its bytes the way
-    ``sgaplus decompress`` will.
+    ``sgaplus decompress`` will. ``start``: one image's earlier file to continue refining
+    from (its latents; the iterations recorded are then the sum).
 
     Raises:
         memory.OutOfMemory: an allocation failed; the message says how much and which
@@ -62,20 +75,23 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
     """
     w, h = images[0].size
     try:
-        result = refiner.refine(torch.cat([im.x for im in images]), progress=progress)
+        result = refiner.refine(torch.cat([im.x for im in images]), progress=progress,
+                                start=None if start is None else start.latents)
         model.to("cpu")  # decode the way `sgaplus decompress` will
-        method = refiner.method.name if result.iters else "none"
+        iters = result.iters + (0 if start is None else start.iters)
+        method = refiner.method.name if iters else "none"
         coded = []
         for i, image in enumerate(images):
             data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
-                                method=method, lmbda=refiner.lmbda, iters=result.iters,
+                                method=method, lmbda=refiner.lmbda, iters=iters,
                                 distortion=refiner.distortion.name)
             decoded = codec.decode(model, data, max_pixels=w * h)
             psnr = psnr_as_written(decoded.x_hat, image.x, image.mode)
             ssim = ms_ssim_8bit(decoded.x_hat, image.x)
             ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
-            coded.append(Coded(data, result.after[i].bpp, psnr, *ssim_figures, result.iters, method,
-                               refiner.lmbda, refiner.distortion.name))
+            latents = (result.latents[0][i:i + 1], result.latents[1][i:i + 1]) if result.iters else None
+            coded.append(Coded(data, model.name, result.after[i].bpp, psnr, *ssim_figures, iters, method,
+                               refiner.lmbda, refiner.distortion.name, latents=latents))
     except (MemoryError, RuntimeError) as exc:
         if not memory.is_out_of_memory(exc):
             raise
@@ -84,33 +100,47 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
     return coded
 
 
-def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, target: Target | None = None,
+def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, plan: RatePlan | None = None,
                progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> Coded:
-    """One image's file, at the refiner's λ or, with ``target``, at the λ that meets it
-    (:mod:`sgaplus.ratecontrol`: up to :data:`PROBES` whole refinements, each judged
-    on the real file; ``log`` hears one line per try).
+    """One image's file: with the refiner as it is or, with ``plan``, with the model and λ
+    that meet its target (:mod:`sgaplus.ratecontrol`: cheap unrefined files, then one to
+    three refinements like ``refiner``, each judged on the real file; ``log`` hears one line
+    per file made). ``model`` is ``refiner``'s, ``plan.candidates[plan.start]``.
 
     Raises:
-        ratecontrol.TargetNotReached: no λ within reach meets ``target``.
+        ratecontrol.TargetNotReached: no model and λ within reach meet the target.
     """
-    if target is None:
+    if plan is None:
         return code_images([image], model, refiner, progress)[0]
-    pixels = image.size[0] * image.size[1]
+    from .zoo import load_model
 
-    def encode_at(lmbda: float) -> Probe[Coded]:
-        coded = code_images([image], model, refiner.with_lambda(lmbda))[0]
-        probe = Probe(lmbda, len(coded.data) * 8 / pixels, coded.psnr, coded)
+    w, h = image.size
+    models = {plan.candidates[plan.start].spec: model}
+    iters = refiner.stop_args["max_iters"]
+
+    def code(candidate: Candidate, lmbda: float | None, start: Coded | None) -> tuple[float, float, Coded]:
+        if candidate.spec not in models:
+            models[candidate.spec] = load_model(candidate.spec)
+        m = models[candidate.spec]
+        if lmbda is None:
+            variant = refiner.variant(model=m, lmbda=candidate.lmbda, iters=0)
+        else:
+            runs = iters if start is None else max(1, round(iters * CORRECTION))
+            variant = refiner.variant(model=m, lmbda=lmbda, iters=runs)
+        coded = code_images([image], m, variant, progress, start)[0]
+        bpp = len(coded.data) * 8 / (w * h)
         if log is not None:
-            log(f"λ {lmbda:.4g}: {probe.bpp:.4f} bpp, {probe.psnr:.2f} dB")
-        return probe
+            how = "unrefined" if lmbda is None else f"λ {lmbda:.4g}, {coded.iters} iterations"
+            log(f"{candidate.spec} {how}: {bpp:.4f} bpp, {coded.psnr:.2f} dB")
+        return bpp, coded.psnr, coded
 
-    best, tried = search(encode_at, refiner.lmbda, target, probes=PROBES)
-    best.payload.probes = len(tried)
+    best, tried = control(code, list(plan.candidates), plan.target, w * h, iters, plan.start)
+    best.payload.probes = [{**p.row(), "iters": p.payload.iters} for p in tried]
     return best.payload
 
 
 def code_batch(refiner: Refiner, images: list[LoadedImage],
-               target: Target | None = None) -> tuple[list[Coded], float] | str:
+               plan: RatePlan | None = None) -> tuple[list[Coded], float] | str:
     """A folder run's unit of work, here or in a Ray task: one image (rate control
     allowed) or a batch of same-size images refined together. Returns the files and the
     seconds per image, or one line saying why these images failed."""
@@ -121,7 +151,7 @@ def code_batch(refiner: Refiner, images: list[LoadedImage],
     start = time.perf_counter()
     try:
         if len(images) == 1:
-            coded = [code_image(images[0], refiner.model, refiner, target)]
+            coded = [code_image(images[0], refiner.model, refiner, plan)]
         else:
             coded = code_images(images, refiner.model, refiner)
     except (ValueError, OSError, RuntimeError) as exc:

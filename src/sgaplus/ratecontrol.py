@@ -1,108 +1,287 @@
-"""Rate control: one model, a target file size (bpp) or quality (PSNR).
+"""Rate control across models: a target file size (bpp or bytes) or quality (PSNR).
 
-Refining with a λ other than the model's own moves the result along the R-D curve
-(semi-multi-rate, the paper's Fig. 3c; spec §6): the file's bpp and PSNR both grow with λ. So a
-bisection on log λ finds the λ whose refined file meets a target, the way cwebp's
-``-size``/``-psnr`` search its quality setting. Each probe is a whole refinement and
-encode, judged on the *file* (real bits, PSNR of what decodes), so a probe costs
-as much as one compression; ``probes`` bounds the cost.
+cwebp meets ``-size`` at about the cost of one encode; a λ search that refines at every
+probe costs one whole refinement per try and, within one model, reaches only the rates
+near that model's own. Here the family is the first knob and λ the second:
 
-Bisection assumes bpp and PSNR rise with λ. Refinement noise can break that by a
-hair between close λ; the search then still returns a probe that meets the target,
-only perhaps not the closest one.
+1. **cheap probes**: each candidate model's *unrefined* file (what ``--no-refine`` writes;
+   a fraction of a second each), walking from the middle of the family toward the target;
+2. **prediction** of what refinement adds to a model's unrefined file at λ' = λ_m·2^k:
+
+       log2(bpp / bpp₀) = A_b + S_b·k,      PSNR − PSNR₀ = A_p + S_p·k
+
+   with coefficients fitted on hold-out photos for the iteration count (:data:`FIT`,
+   ``bench/ratecontrol.py --fit``; interpolated in log iterations). The model needing the
+   smallest |k| is chosen: the one refined nearest its own λ, where it is best;
+3. **one refinement** at that (model, λ'), aimed at the middle of the tolerance window and
+   judged on the real file; when it misses, corrections: along the predicted slope from
+   the measured point, then through the last two measured points (a secant). A
+   correction continues from the nearest refined latents for :data:`CORRECTION` of the
+   iterations (λ moved a little, so the latents need to move a little), so a miss costs a
+   quarter of a refinement, not a whole one. The first refinement also measures what
+   refinement adds to this image; when another model then needs a λ nearer its own, the
+   search moves there (a whole refinement).
+
+Every probe is a real file, so the result is the best one that meets the target: within
+the tolerance window if one is, then for a size the highest PSNR, for a PSNR the fewest
+bits. A target beyond
+what the ends of the family reach, even refined at λ·4 or λ/4 (:data:`SPAN`), fails
+before any refinement, or as soon as a refinement at that limit falls short.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
-#: How far the search may move λ from the model's own, as a factor either way. Our
-#: family's λ are about 2x apart, so 4x reaches two neighbours; much further the
-#: model works far from what it was trained for and a neighbour model does better.
-SPAN = 4.0
+#: How far λ may move from a model's own, in octaves either way (λ/4 .. λ·4): far
+#: enough to bridge the family's 2x steps and extend its ends; further out the model
+#: works far from what it was trained for.
+SPAN = 2.0
+
+#: Corrections after the first refinement, at most, and the share of its iterations each
+#: runs when it continues from refined latents of the same model at most ``WARM_REACH``
+#: octaves of λ away (further, or on another model, it is a whole refinement).
+MAX_CORRECTIONS = 3
+CORRECTION = 0.25
+WARM_REACH = 1.0
+
+#: After the first refinement has shown what refinement adds to this image, rate control
+#: moves to another model when that one needs a λ this many octaves nearer its own.
+SWITCH = 0.5
+
+#: Tolerance windows: a bpp/size file within 3 % below the target, a PSNR within 0.1 dB above.
+SIZE_WINDOW = 0.03
+PSNR_WINDOW = 0.1
+
+#: A target the prediction falls short of by more than this at the end of the family's
+#: reach (in log2 bpp, or dB) fails at once, before any refinement (the prediction's error
+#: on the fit's photos was well inside it, see docs/bench/ratecontrol.md).
+GIVE_UP = {"size": 0.25, "psnr": 0.6}
+
+#: What refinement adds, by iterations of ``compress --effort`` (budgeted settings):
+#: (A_b, S_b, A_p, S_p) as in the module docstring, from ``bench/ratecontrol.py --fit``.
+FIT: dict[int, tuple[float, float, float, float]] = {
+    50: (-0.05, 0.20, 0.20, 0.45),
+    250: (-0.08, 0.40, 0.35, 0.90),
+}
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Target:
-    """``bpp``: the file at most this many bits per pixel; ``psnr``: at least this many dB."""
+    """``bpp``: a file of at most this many bits per pixel; ``size``: at most this many
+    bytes; ``psnr``: at least this many dB."""
 
     metric: str
     value: float
 
     def __post_init__(self) -> None:
-        if self.metric not in ("bpp", "psnr"):
-            raise ValueError(f"unknown rate-control metric {self.metric!r} (bpp or psnr)")
+        if self.metric not in ("bpp", "size", "psnr"):
+            raise ValueError(f"unknown rate-control target {self.metric!r} (bpp, size or psnr)")
         if not (self.value > 0 and math.isfinite(self.value)):
-            raise ValueError(f"target {self.metric} must be a positive number, not {self.value}")
+            unit = {"bpp": "bits per pixel", "size": "bytes", "psnr": "dB"}[self.metric]
+            raise ValueError(f"a target must be a positive number of {unit}, not {self.value:g}")
 
-    def met(self, bpp: float, psnr: float) -> bool:
-        return bpp <= self.value if self.metric == "bpp" else psnr >= self.value
+    @property
+    def kind(self) -> str:
+        """``size`` (bpp or bytes: at most) or ``psnr`` (at least)."""
+        return "psnr" if self.metric == "psnr" else "size"
 
-    def close(self, bpp: float, psnr: float, tol: float) -> bool:
-        """A met target within ``tol`` (relative bpp, or dB) of the file: good enough to stop."""
-        return bpp >= self.value * (1 - tol) if self.metric == "bpp" else psnr <= self.value + tol
+    def goal(self, pixels: int) -> float:
+        """The target on the scale rate control works on: log2 bpp, or dB."""
+        if self.metric == "psnr":
+            return self.value
+        return math.log2(self.value * 8 / pixels if self.metric == "size" else self.value)
+
+    def describe(self) -> str:
+        return {"bpp": f"{self.value:g} bpp", "size": f"{self.value:.0f} bytes",
+                "psnr": f"{self.value:g} dB PSNR"}[self.metric]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model rate control may choose: ``spec`` for :func:`sgaplus.zoo.load_model` (also
+    its name in messages) and the λ its refinement starts from (its training λ)."""
+
+    spec: str
+    lmbda: float
 
 
 @dataclass
 class Probe(Generic[T]):
-    """One λ tried: the file's figures and whatever the caller needs to keep (its bytes)."""
+    """One file made: by which model, at which λ (None: unrefined), and what it measured."""
 
-    lmbda: float
+    candidate: Candidate
+    lmbda: float | None
     bpp: float
     psnr: float
-    payload: T
+    payload: T = field(repr=False)
+
+    def row(self) -> dict[str, object]:
+        return {"model": self.candidate.spec, "lmbda": self.lmbda, "bpp": self.bpp, "psnr": self.psnr}
 
 
 class TargetNotReached(ValueError):
-    """No λ in the search range meets the target; the message names the nearest probe."""
+    """No model and λ within reach meet the target; the message names the nearest result."""
 
 
-def search(encode_at: Callable[[float], Probe[T]], lmbda: float, target: Target, *,
-           probes: int = 6, tol: float | None = None, span: float = SPAN) -> tuple[Probe[T], list[Probe[T]]]:
-    """Bisection on log λ in [λ/span, λ·span], starting at the model's ``lmbda``.
+#: ``code(candidate, lmbda, start)``: the file of ``candidate`` refined at ``lmbda`` (None:
+#: unrefined) as (bpp, psnr, payload); ``start``: the payload of a refined probe to
+#: continue from for a correction (:data:`CORRECTION` of the iterations), or None.
+Coder = Callable[[Candidate, "float | None", "T | None"], "tuple[float, float, T]"]
 
-    A bpp target is met by every λ up to some λ*, a PSNR target by every λ from some
-    λ*: the search closes in on λ* from its side and returns the met probe nearest it
-    (the most bits within the budget, or the fewest bits at the quality), with every
-    probe in order. It stops early at a probe within ``tol`` of the target (default
-    2 % of the bpp, or 0.1 dB); when no probe has met the target by the last one, the
-    last tries the end of the range.
+
+def coefficients(iters: int) -> tuple[float, float, float, float]:
+    """:data:`FIT` at ``iters`` iterations: log-linear between fitted counts, scaled to 0
+    at 0 iterations, held beyond the last."""
+    counts = sorted(FIT)
+    if iters <= 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    if iters >= counts[-1]:
+        return FIT[counts[-1]]
+    if iters <= counts[0]:
+        w = math.log1p(iters) / math.log1p(counts[0])
+        return tuple(w * c for c in FIT[counts[0]])  # type: ignore[return-value]
+    i = bisect_left(counts, iters)
+    lo, hi = counts[i - 1], counts[i]
+    w = math.log(iters / lo) / math.log(hi / lo)
+    return tuple((1 - w) * a + w * b for a, b in zip(FIT[lo], FIT[hi]))  # type: ignore[return-value]
+
+
+class _Search(Generic[T]):
+    """The state of one image's rate control (see the module docstring)."""
+
+    def __init__(self, code: Coder, candidates: list[Candidate], target: Target, pixels: int,
+                 iters: int, start: int) -> None:
+        self.code, self.candidates, self.target, self.iters = code, candidates, target, iters
+        self.start = start
+        self.goal = target.goal(pixels)
+        window = -math.log2(1 - SIZE_WINDOW) if target.kind == "size" else PSNR_WINDOW
+        self.low, self.high = (self.goal - window, self.goal) if target.kind == "size" \
+            else (self.goal, self.goal + window)
+        self.aim = (self.low + self.high) / 2
+        a_b, s_b, a_p, s_p = coefficients(iters)
+        self.shift, self.slope = (a_b, s_b) if target.kind == "size" else (a_p, s_p)
+        self.tried: list[Probe[T]] = []
+
+    def value(self, probe: Probe[T]) -> float:
+        return math.log2(probe.bpp) if self.target.kind == "size" else probe.psnr
+
+    def met(self, probe: Probe[T]) -> bool:
+        v = self.value(probe)
+        return v <= self.goal if self.target.kind == "size" else v >= self.goal
+
+    def hit(self, probe: Probe[T]) -> bool:
+        return self.low <= self.value(probe) <= self.high
+
+    def make(self, i: int, k: float | None, start: Probe[T] | None = None) -> Probe[T]:
+        c = self.candidates[i]
+        lmbda = None if k is None else c.lmbda * 2 ** k
+        bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload)
+        self.tried.append(Probe(c, lmbda, bpp, psnr, payload))
+        return self.tried[-1]
+
+    def unrefined(self) -> dict[int, float]:
+        """Cheap probes, walking from the start model toward the target: index -> value."""
+        base: dict[int, float] = {}
+        i = self.start
+        while i not in base:
+            base[i] = self.value(self.make(i, None))
+            step = 1 if self.aim > base[i] + self.shift else -1
+            if 0 <= i + step < len(self.candidates) and i + step not in base:
+                i += step
+        return base
+
+    def best(self) -> Probe[T] | None:
+        """The file to keep: one within the window if any, then for a size the highest PSNR,
+        for a PSNR the fewest bits."""
+        met = [p for p in self.tried if self.met(p)]
+        if not met:
+            return None
+        if self.target.kind == "size":
+            return max(met, key=lambda p: (self.hit(p), p.psnr, p.bpp))
+        return max(met, key=lambda p: (self.hit(p), -p.bpp))
+
+    def nearest(self) -> str:
+        p = min(self.tried, key=lambda p: abs(self.value(p) - self.goal))
+        how = "unrefined" if p.lmbda is None else f"refined at λ {p.lmbda:.4g}"
+        return f"{p.candidate.spec} {how}: {p.bpp:.4f} bpp, {p.psnr:.2f} dB"
+
+    def unreachable(self, predicted: str = "") -> TargetNotReached:
+        names = [c.spec for c in (self.candidates[0], self.candidates[-1])]
+        family = names[0] if len(self.candidates) == 1 else f"{names[0]} .. {names[1]}"
+        return TargetNotReached(
+            f"{self.target.describe()} is out of reach of {family} (λ within {2 ** SPAN:g}x of "
+            f"each model's own){predicted}; the nearest file: {self.nearest()}")
+
+    def run(self) -> tuple[Probe[T], list[Probe[T]]]:
+        base = self.unrefined()
+        if self.iters <= 0 or self.slope <= 0:  # no refinement: the best unrefined file
+            found = self.best()
+            if found is None:
+                raise self.unreachable()
+            return found, self.tried
+        need = {i: (self.aim - v - self.shift) / self.slope for i, v in base.items()}
+        i = min(need, key=lambda j: abs(need[j]))
+        k = max(-SPAN, min(SPAN, need[i]))
+        predicted = base[i] + self.shift + self.slope * k
+        short = predicted - self.goal if self.target.kind == "size" else self.goal - predicted
+        if short > GIVE_UP[self.target.kind]:  # (a target too easy is met, at the limit)
+            unit = "bpp" if self.target.kind == "size" else "dB"
+            figure = 2 ** predicted if unit == "bpp" else predicted
+            raise self.unreachable(f": at best about {figure:.4g} {unit} predicted")
+        shift = self.shift
+        points: list[tuple[float, float, Probe[T]]] = []  # (k, value, probe) on model i
+        for _ in range(1 + MAX_CORRECTIONS):
+            near = [p for p in points if abs(p[0] - k) <= WARM_REACH]
+            start = min(near, key=lambda p: abs(p[1] - self.aim))[2] if near else None
+            probe = self.make(i, k, start)
+            if self.hit(probe):
+                break
+            if start is None:  # a whole refinement: what refinement adds to *this* image
+                shift = self.value(probe) - base[i] - self.slope * k
+            points.append((k, self.value(probe), probe))
+            slope = self.slope
+            if len(points) > 1:
+                (k0, v0, _), (k1, v1, _) = points[-2], points[-1]
+                if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
+                    slope = (v1 - v0) / (k1 - k0)
+            new_k = max(-SPAN, min(SPAN, k + (self.aim - points[-1][1]) / slope))
+            # With this image's own shift another model may now need a smaller move of λ
+            # (judged once, after the first refinement, so the search never oscillates).
+            need = {j: (self.aim - v - shift) / self.slope for j, v in base.items()}
+            j = min(need, key=lambda m: abs(need[m]))
+            if len(self.tried) == len(base) + 1 and j != i and abs(need[j]) + SWITCH < abs(new_k):
+                i, k, points = j, max(-SPAN, min(SPAN, need[j])), []
+                continue
+            if new_k == k:  # at the limit and still short: the trend cannot reach the target
+                break
+            k = new_k
+        found = self.best()
+        if found is None:
+            if abs(k) < SPAN:
+                runs = sum(p.lmbda is not None for p in self.tried)
+                raise TargetNotReached(f"{self.target.describe()} not met in {runs} refinements; the "
+                                       f"nearest file: {self.nearest()}")
+            raise self.unreachable()
+        return found, self.tried
+
+
+def control(code: Coder, candidates: list[Candidate], target: Target, pixels: int,
+            iters: int, start: int | None = None) -> tuple[Probe[T], list[Probe[T]]]:
+    """Choose a model of ``candidates`` (ordered by rate) and a λ whose file meets
+    ``target`` for an image of ``pixels`` refined for ``iters`` iterations, the cheap
+    probes starting at ``candidates[start]`` (default: the middle one); returns the chosen
+    probe and every probe made, in order.
 
     Raises:
-        TargetNotReached: not even the end of the range meets the target.
+        TargetNotReached: no candidate reaches the target; the message names the nearest file.
     """
-    if probes < 2:
-        raise ValueError("rate control needs at least 2 probes")
-    tol = (0.02 if target.metric == "bpp" else 0.1) if tol is None else tol
-    below = target.metric == "bpp"  # met below λ* (bpp) or above it (psnr)
-    lo, hi = math.log(lmbda / span), math.log(lmbda * span)
-    tried: list[Probe[T]] = []
-    best: Probe[T] | None = None
-    at = math.log(lmbda)
-    for i in range(probes):
-        if i == probes - 1 and best is None:
-            at = lo if below else hi
-        probe = encode_at(lmbda if i == 0 else math.exp(at))  # the model's λ exactly
-        tried.append(probe)
-        met = target.met(probe.bpp, probe.psnr)
-        if met and (best is None or (probe.lmbda > best.lmbda) == below):
-            best = probe
-        if met and target.close(probe.bpp, probe.psnr, tol):
-            break
-        if met == below:
-            lo = at
-        else:
-            hi = at
-        at = (lo + hi) / 2
-    if best is None:
-        near = min(tried, key=lambda p: abs(p.bpp / target.value - 1) if below
-                   else abs(p.psnr - target.value))
-        raise TargetNotReached(
-            f"target {target.value:g} {target.metric} not reached with λ from {lmbda / span:.4g} "
-            f"to {lmbda * span:.4g}: nearest {near.bpp:.4f} bpp, {near.psnr:.2f} dB at λ "
-            f"{near.lmbda:.4g}; try a model of another rate")
-    return best, tried
+    if not candidates:
+        raise ValueError("rate control needs at least one model")
+    start = (len(candidates) - 1) // 2 if start is None else start
+    return _Search(code, candidates, target, pixels, iters, start).run()

@@ -83,6 +83,8 @@ class RefineResult:
             reconstruction; ``after`` reports the 8-bit one).
         iters: iterations run (may be below the cap with a budget or ``auto``).
         x_hat: the decoded reconstruction of ``hard`` (B, 3, H, W), unclamped.
+        latents: the refined latents (y, z) before rounding (CPU): where another
+            refinement may continue (``refine(start=...)``, rate control's corrections).
     """
 
     hard: HardLatents
@@ -92,6 +94,7 @@ class RefineResult:
     iters: int
     seconds: float
     x_hat: Tensor
+    latents: tuple[Tensor, Tensor]
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -177,10 +180,19 @@ class Refiner:
         # A plateau rule needs true losses even when no history is kept.
         self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
 
-    def with_lambda(self, lmbda: float) -> "Refiner":
-        """This refinement at another λ (semi-multi-rate): what rate control varies."""
+    def variant(self, *, lmbda: float | None = None, model: LatentModel | None = None,
+                iters: int | None = None) -> "Refiner":
+        """This refinement at another λ (semi-multi-rate), for another model of the same
+        metric or with another iteration cap: what rate control varies."""
         other = copy.copy(self)
-        other.lmbda = _checked_lambda(lmbda)
+        if lmbda is not None:
+            other.lmbda = _checked_lambda(lmbda)
+        if model is not None:
+            other.model = model
+        if iters is not None:
+            other.stop_args = {**self.stop_args, "max_iters": iters}
+            StopRule(**other.stop_args)
+            other.schedule = self.schedule.spanning(iters)
         return other
 
     def config(self) -> dict[str, Any]:
@@ -275,11 +287,13 @@ class Refiner:
             terms, x_hat = self._terms(x, y_hat, z_hat, scales, means, tile)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms
 
-    def refine(self, x: Tensor, progress: ProgressFn | None = None) -> RefineResult:
-        """Refine a batch ``x`` (B, 3, H, W) in [0, 1] of one size; any H, W."""
+    def refine(self, x: Tensor, progress: ProgressFn | None = None,
+               start: tuple[Tensor, Tensor] | None = None) -> RefineResult:
+        """Refine a batch ``x`` (B, 3, H, W) in [0, 1] of one size; any H, W. ``start``: the
+        latents (y, z) to start from (another refinement's ``latents``), not the encoder's."""
         if x.dim() != 4 or x.size(1) != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
-        start = time.perf_counter()
+        began = time.perf_counter()
         x = x.float()
         model, dev = self.model.to(self.device), self.device
         tile = self.tile_size(x.shape)  # None: the fast path, one piece
@@ -288,8 +302,11 @@ class Refiner:
                              f"{self.distortion.name} cannot be split into tiles; raise --max-memory "
                              f"or refine for mse")
         xd = x.to(dev)
-        with torch.no_grad():
-            y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
+        if start is not None:
+            y0, z0 = (v.to(dev, torch.float32) for v in start)
+        else:
+            with torch.no_grad():
+                y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
         hard = model.quantize(y0, z0)
         before, x_hat = self.evaluate(x, hard, tile)
 
@@ -301,7 +318,7 @@ class Refiner:
         history: list[dict[str, float]] = []
         t = 0
         with self._loop_format():
-            while not stop.done(t, time.perf_counter() - start):
+            while not stop.done(t, time.perf_counter() - began):
                 tau = self.schedule(t)
                 if self.lr_decay == "linear":
                     opt.param_groups[0]["lr"] = self.lr * (1 - t / self.stop_args["max_iters"])
@@ -338,5 +355,6 @@ class Refiner:
             hard = model.quantize(y.contiguous(), z.contiguous())
             after, x_hat = self.evaluate(x, hard, tile)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
-                            seconds=time.perf_counter() - start, x_hat=x_hat.cpu(),
+                            seconds=time.perf_counter() - began, x_hat=x_hat.cpu(),
+                            latents=(y.detach().contiguous().cpu(), z.detach().contiguous().cpu()),
                             config=self.config())

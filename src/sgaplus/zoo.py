@@ -205,6 +205,9 @@ def load_named(spec: str, lmbda: float | None = None) -> LatentModel:
     if family:
         spec = f"{SGAPLUS_FAMILY}:{family[1]}"
     if ":" not in spec:
+        if rate_family(spec):
+            raise ValueError(f"{spec} needs a quality ({spec}:1, {spec}:2, ...), unless a rate-control "
+                             "target (--target-bpp, --target-size, --target-psnr) chooses one")
         raise ValueError(f"unknown model {spec!r}; {_SPEC_HELP}")
     match = _SPEC.fullmatch(spec)
     if match is None:  # e.g. "sgaplus-msh:²": the pattern takes ASCII digits only
@@ -217,6 +220,18 @@ def load_named(spec: str, lmbda: float | None = None) -> LatentModel:
     if name in ARCHITECTURES:
         return _load_compressai(name, quality, metric, lmbda)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(known_names())}")
+
+
+def rate_family(spec: str) -> list[tuple[str, float]] | None:
+    """The models rate control chooses among for ``--model spec``, by rate, each with its
+    training λ: ``default`` and ``sgaplus-msh`` -> sgaplus-msh:1..4; an architecture of
+    CompressAI's zoo without a quality (``mbt2018-mean``) -> its qualities (mse weights,
+    downloaded when first used). None for one model (``NAME:QUALITY``, a file)."""
+    if spec in ("default", SGAPLUS_FAMILY):
+        return [(f"{SGAPLUS_FAMILY}:{q}", lmbda) for q, lmbda in enumerate(SGAPLUS_LAMBDAS, 1)]
+    if spec in ARCHITECTURES and not Path(spec).exists():
+        return [(f"{spec}:{q}", CAI_LAMBDAS["mse"][q - 1]) for q in sorted(model_urls[spec]["mse"])]
+    return None
 
 
 def expand_specs(specs: list[str]) -> list[str]:

@@ -57,11 +57,15 @@ class _ItersAction(argparse.Action):
     keeps getting an int (the cap), e.g. for its progress bar.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = self.default  # kept when a command sets the default to None (compress)
+
     def __call__(self, parser, namespace, value, option_string=None) -> None:
         from ..stopping import AUTO_PATIENCE
 
         if value == "auto":
-            namespace.iters, namespace.patience = self.default, AUTO_PATIENCE
+            namespace.iters, namespace.patience = self.cap, AUTO_PATIENCE
             return
         try:
             namespace.iters, namespace.patience = int(value), None
@@ -69,25 +73,27 @@ class _ItersAction(argparse.Action):
             parser.error(f"argument --iters: expected a number or 'auto', got {value!r}")
 
 
-def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
-    """The refinement knobs, identical wherever a command refines."""
+def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000, expert: str = "") -> None:
+    """The refinement knobs, identical wherever a command refines; ``expert`` ends the help
+    of those a preset sets (compress's --effort)."""
     p.add_argument("--method", default="ssl", help="relaxation (see 'sgaplus methods'); default ssl")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="method parameter, repeatable (e.g. --param a=2.3)")
-    p.add_argument("--schedule", default=None, help="temperature schedule (default: the method's own)")
+    p.add_argument("--schedule", default=None,
+                   help=f"temperature schedule (default: the method's own){expert}")
     p.add_argument("--schedule-param", action="append", metavar="NAME=VALUE",
                    help="schedule parameter, repeatable (e.g. --schedule-param t_max=0.5)")
     p.add_argument("--iters", action=_ItersAction, default=iters, metavar="N|auto",
                    help=f"iterations (default {iters}); 'auto': up to {iters}, stopping once the "
-                        "true loss has stopped improving (see docs/bench/refine_stopping.md)")
+                        f"true loss has stopped improving (see docs/bench/refine_stopping.md){expert}")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop refining each image after this many seconds (the result so far is kept)")
     p.set_defaults(patience=None)
-    p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    p.add_argument("--lr", type=float, default=0.005, help=f"Adam learning rate (default 0.005){expert}")
     p.add_argument("--lr-decay", choices=("constant", "linear"), default="constant",
                    help="Adam's lr held (default, the paper's) or decayed linearly to 0 at --iters; "
                         "with --schedule budget and --lr 0.06 these are the budgeted settings "
-                        "(docs/bench/refine_budget.md)")
+                        f"(docs/bench/refine_budget.md){expert}")
     p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=None,
                    help="distortion of the refinement loss: mse (λ·255²·MSE + bpp) or ms-ssim "
                         "(λ·(1 − MS-SSIM) + bpp, as CompressAI trains its ms-ssim models, λ 2.40-220); "
@@ -117,9 +123,9 @@ def method_and_schedule(args: argparse.Namespace):
     method = get_relaxation(args.method, **parse_params(args.param))
     schedule = args.schedule or method.default_schedule
     params = parse_params(args.schedule_param)
-    if schedule == "budget":  # spans the run's iterations unless told otherwise
-        params.setdefault("iters", max(args.iters, 1))
-    return method, get_schedule(schedule, **params)
+    built = get_schedule(schedule, **params)
+    # A schedule tied to its budget (``budget``) spans the run's iterations unless told otherwise.
+    return method, built if "iters" in params else built.spanning(args.iters)
 
 
 def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):

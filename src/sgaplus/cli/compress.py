@@ -7,10 +7,13 @@ compared in the mode written back (gray for a grayscale input). ``bpp`` is the r
 included) over the original pixels; ``bpp_estimated`` is the refinement's
 −log2 p figure for the same latents.
 
-The CLI default is 500 iterations, not the spec's 2000: the paper reports both,
-most of the gain comes in the first 500, and 2000 takes minutes per image on
-a CPU. ``--iters 2000`` reproduces the spec; ``--no-refine`` (= ``--iters 0``)
-codes the amortized encoder's latents.
+How much to refine is ``--effort`` (:mod:`sgaplus.presets`; default 5: 250 iterations
+of the budgeted settings, about 95 % of the paper's 2000-iteration gain); ``--effort 9``
+is the paper's settings, ``--no-refine`` = ``--effort 0``. The expert flags ``--iters``,
+``--lr``, ``--lr-decay`` and ``--schedule`` replace the preset by the Refiner's own
+settings (the paper's unless changed; ``--iters`` alone: the paper's for that many).
+What to spend is ``-q`` (a model and λ of the family) or a rate-control target
+(:mod:`sgaplus.ratecontrol`, which chooses both).
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ from .main import CLIError
 if TYPE_CHECKING:
     from ..images import LoadedImage
     from ..latent_model import LatentModel
-    from ..pipeline import Coded
+    from ..pipeline import Coded, RatePlan
     from ..ratecontrol import Target
     from ..refine import Refiner
 
-#: Iterations when ``--iters`` is not given (see the module docstring).
+#: ``--iters auto``'s cap, and the iterations of the expert flags without ``--iters``.
 CLI_ITERS = 500
+
+#: Flags that replace the effort preset by the Refiner's own settings: (flag, dest).
+EXPERT_FLAGS = (("--iters", "iters"), ("--lr", "lr"), ("--lr-decay", "lr_decay"),
+                ("--schedule", "schedule"), ("--schedule-param", "schedule_param"))
 
 #: Pixels a folder run refines together on a GPU (8 Kodak images; see ``batch_size``).
 GPU_BATCH_PIXELS = 8 * 768 * 512
@@ -46,23 +53,34 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..pipeline import PROBES
+    from ..presets import DEFAULT_EFFORT, EFFORT_ITERS, QUALITIES
 
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
     p.add_argument("input", type=Path, help="an image, or a folder of images")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="FILE.sgp for an image; a folder (created if missing) for a folder")
     add_model_args(p)
-    add_refine_args(p, iters=CLI_ITERS)
+    p.add_argument("--effort", type=int, choices=range(len(EFFORT_ITERS)), default=None, metavar="0-9",
+                   help=f"how hard to refine (default {DEFAULT_EFFORT}): 0 none, 1-8 "
+                        f"{', '.join(map(str, EFFORT_ITERS[1:-1]))} iterations of the budgeted settings, "
+                        f"9 the paper's {EFFORT_ITERS[-1]} (docs/bench/presets.md)")
+    add_refine_args(p, iters=CLI_ITERS, expert=" (replaces --effort)")
+    # None = not given: any of these replaces the effort preset (EXPERT_FLAGS).
+    p.set_defaults(iters=None, lr=None, lr_decay=None)
     p.add_argument("--no-refine", action="store_true",
-                   help="code the encoder's latents without refinement (same as --iters 0)")
+                   help="code the encoder's latents without refinement (same as --effort 0)")
     rate = p.add_mutually_exclusive_group()
+    rate.add_argument("-q", "--quality", type=int, choices=sorted(QUALITIES), metavar="1-9",
+                      help="a model of sgaplus-msh and a λ on a fixed scale, 1 smallest to 9 best "
+                           "(default: the default model at its own λ, quality 6; docs/bench/presets.md)")
     rate.add_argument("--target-bpp", type=float, metavar="BPP",
-                      help="rate control: the largest file of at most BPP bits per pixel (searches λ "
-                           f"from the model's, or from --lambda with --distortion; each of up to {PROBES} "
-                           "tries is a whole refinement)")
+                      help="rate control: the best file of at most BPP bits per pixel, choosing the model "
+                           "(of the family: sgaplus-msh, or --model ARCHITECTURE without a quality) "
+                           "and λ; costs one to three refinements")
+    rate.add_argument("--target-size", type=float, metavar="BYTES",
+                      help="rate control: the best file of at most BYTES bytes (as --target-bpp)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
-                      help="rate control: the smallest file with at least DB dB PSNR (searches λ)")
+                      help="rate control: the smallest file with at least DB dB PSNR (as --target-bpp)")
     p.add_argument("--force", action="store_true",
                    help="overwrite existing output files (a folder run otherwise skips finished ones)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -85,37 +103,42 @@ def load_input(path: Path, max_pixels: int) -> LoadedImage:
     return image
 
 
-def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, model: LatentModel,
-                seconds: float, target: Target | None = None) -> dict[str, Any]:
+def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, seconds: float,
+                plan: RatePlan | None = None) -> dict[str, Any]:
     """Write one file atomically; returns its report row."""
     w, h = image.size
     write_atomic(out, lambda tmp: tmp.write_bytes(coded.data), force)
-    extra = {} if target is None else {"target": {target.metric: target.value}, "probes": coded.probes}
+    extra = {} if plan is None else {"target": {plan.target.metric: plan.target.value},
+                                     "probes": coded.probes}
     return {
         "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
         "psnr": coded.psnr, "ms_ssim": coded.ms_ssim, "ms_ssim_db": coded.ms_ssim_db,
         "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": coded.lmbda,
-        "distortion": coded.distortion, "model": model.name, **extra,
+        "distortion": coded.distortion, "model": coded.model, **extra,
     }
 
 
 def compress_image(image: LoadedImage, out: Path, force: bool, model: LatentModel,
-                   refiner: Refiner, quiet: bool, target: Target | None = None) -> dict[str, Any]:
-    """Refine, encode, decode-check and atomically write one image (at the λ that meets
-    ``target``, when given); returns its report row."""
+                   refiner: Refiner, quiet: bool, plan: RatePlan | None = None) -> dict[str, Any]:
+    """Refine, encode, decode-check and atomically write one image (with the model and λ
+    that meet ``plan``'s target, when given); returns its report row."""
     from ..pipeline import code_image
+    from ..ratecontrol import TargetNotReached
 
     start = time.perf_counter()
     iters = refiner.stop_args["max_iters"]
     log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
-    with progress_bar(iters, refiner.method.name, disable=quiet or not iters or target is not None) as bar:
-        coded = code_image(image, model, refiner, target, progress=lambda t, tau, loss: bar.update(1),
-                           log=log)
-    return write_coded(coded, image, out, force, model, time.perf_counter() - start, target)
+    with progress_bar(iters, refiner.method.name, disable=quiet or not iters or plan is not None) as bar:
+        try:
+            coded = code_image(image, model, refiner, plan, progress=lambda t, tau, loss: bar.update(1),
+                               log=log)
+        except TargetNotReached as exc:
+            raise CLIError(str(exc)) from None
+    return write_coded(coded, image, out, force, time.perf_counter() - start, plan)
 
 
-def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> int:
+def batch_size(refiner: Refiner, plan: RatePlan | None, image: LoadedImage) -> int:
     """How many same-size images a folder run refines together.
 
     On a GPU one Kodak-sized image leaves it waiting on kernel launches: a batch of 8
@@ -125,7 +148,7 @@ def batch_size(refiner: Refiner, target: Target | None, image: LoadedImage) -> i
     rule or rate control, which decide per image. On a CPU batching gained 6-11 %
     (docs/bench/refine_scaling.md): not worth the memory.
     """
-    if (refiner.device.type != "cuda" or target is not None
+    if (refiner.device.type != "cuda" or plan is not None
             or refiner.stop_args["time_budget"] is not None or refiner.stop_args["patience"] is not None):
         return 1
     w, h = image.size
@@ -139,31 +162,102 @@ def compress_refiner(args: argparse.Namespace, model: LatentModel) -> Refiner:
     return build_refiner(args, model, log_every=0)
 
 
-def rate_target(args: argparse.Namespace) -> Target | None:
-    """The rate-control target of the arguments, refused where it cannot work.
+def refine_settings(args: argparse.Namespace) -> None:
+    """Fill ``args.iters``/``lr``/``lr_decay``/``schedule`` from ``--effort`` (default
+    :data:`~sgaplus.presets.DEFAULT_EFFORT`), or from the Refiner's own defaults where an
+    expert flag replaces the preset (see the module docstring)."""
+    from ..presets import DEFAULT_EFFORT, effort
 
-    The search starts from the model's λ, which is only a λ of the model's own metric:
-    with ``--distortion`` (perhaps another metric) ``--lambda`` gives the start instead.
-    """
+    expert = [flag for flag, dest in EXPERT_FLAGS if getattr(args, dest) is not None]
+    if args.no_refine:
+        if args.effort not in (None, 0) or expert:
+            raise CLIError(f"--no-refine is effort 0; drop {'--effort' if not expert else expert[0]}")
+        args.effort = 0
+    if expert and args.effort is not None:
+        raise CLIError(f"--effort sets the iterations, lr and schedule; drop {expert[0]} (or --effort)")
+    if expert:
+        args.iters = CLI_ITERS if args.iters is None else args.iters
+        args.lr = 0.005 if args.lr is None else args.lr
+        args.lr_decay = args.lr_decay or "constant"
+        return
+    settings = effort(DEFAULT_EFFORT if args.effort is None else args.effort)
+    args.iters, args.lr, args.lr_decay = settings["iters"], settings["lr"], settings["lr_decay"]
+    args.schedule = settings["schedule"].name if settings["schedule"] is not None else None
+
+
+def apply_quality(args: argparse.Namespace) -> None:
+    """``-q``: the model and refinement λ of the quality scale (:mod:`sgaplus.presets`)."""
+    from ..presets import quality
+
+    if args.quality is None:
+        return
+    if args.model != "default" or args.lmbda is not None:
+        raise CLIError("-q picks a model of sgaplus-msh and its λ; drop "
+                       f"{'--model' if args.model != 'default' else '--lambda'} (or -q)")
+    args.model, args.lmbda = quality(args.quality)
+
+
+def rate_target(args: argparse.Namespace) -> Target | None:
+    """The rate-control target of the arguments, refused where it cannot work (before
+    anything is loaded)."""
     from ..ratecontrol import Target
 
-    if args.target_bpp is None and args.target_psnr is None:
+    given = [(flag, metric, getattr(args, dest)) for flag, metric, dest in
+             (("--target-bpp", "bpp", "target_bpp"), ("--target-size", "size", "target_size"),
+              ("--target-psnr", "psnr", "target_psnr")) if getattr(args, dest) is not None]
+    if not given:
         return None
-    flag = "--target-bpp" if args.target_bpp is not None else "--target-psnr"
-    if args.lmbda is not None and args.distortion is None:
-        raise CLIError(f"{flag} chooses λ itself; drop --lambda (with --distortion, --lambda is "
-                       "where its search starts)")
-    if args.iters == 0:
-        raise CLIError(f"{flag} works by refining at other λ; it needs --iters > 0, not --no-refine")
+    flag, metric, value = given[0]
+    if args.distortion is not None and args.lmbda is None:
+        raise CLIError(f"{flag} with --distortion needs --lambda (in that distortion's units) to "
+                       "start from")
+    if args.distortion is None and args.lmbda is not None:
+        raise CLIError(f"{flag} chooses the model and λ itself; drop --lambda (with --distortion, "
+                       "--lambda is where it starts)")
     try:
-        return Target("bpp", args.target_bpp) if args.target_bpp is not None else Target("psnr", args.target_psnr)
+        return Target(metric, value)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"{flag}: {exc}") from None
+
+
+def target_model(args: argparse.Namespace, target: Target | None) -> LatentModel:
+    """The model the Refiner is built for: ``--model``, or with a target the middle of its
+    family (:func:`sgaplus.zoo.family`), where rate control starts."""
+    from ..zoo import load_model
+
+    members = family_of(args, target)
+    if members:
+        return load_model(members[(len(members) - 1) // 2][0])
+    return load_model_arg(args)
+
+
+def family_of(args: argparse.Namespace, target: Target | None) -> list[tuple[str, float]] | None:
+    """The models a target chooses among: ``--model``'s family (none with ``--distortion``,
+    whose λ is in other units)."""
+    from ..zoo import rate_family
+
+    return rate_family(args.model) if target is not None and args.distortion is None else None
+
+
+def rate_plan(args: argparse.Namespace, target: Target | None, model: LatentModel) -> RatePlan | None:
+    """The models rate control may choose, each from its own λ: ``--model``'s family
+    (starting in its middle, the model loaded), or that one model; with ``--distortion``
+    (perhaps another metric than the model's) the one model from ``--lambda``."""
+    from ..pipeline import RatePlan
+    from ..ratecontrol import Candidate
+
+    if target is None:
+        return None
+    members = family_of(args, target)
+    if members:
+        return RatePlan(target, tuple(Candidate(spec, lmbda) for spec, lmbda in members),
+                        start=(len(members) - 1) // 2)
+    return RatePlan(target, (Candidate(args.model, args.lmbda if args.distortion else model.lmbda),))
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.no_refine:
-        args.iters = 0
+    refine_settings(args)
+    apply_quality(args)
     method_and_schedule(args)  # unknown method or parameter: fail before any work
     target = rate_target(args)
     if args.input.is_dir():
@@ -172,14 +266,17 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--ray distributes the images of a folder; give a folder as input")
     check_output(args.output, args.force)
     image = load_input(args.input, args.max_pixels)
-    model = load_model_arg(args)
+    model = target_model(args, target)
+    plan = rate_plan(args, target, model)
     row = compress_image(image, args.output, args.force, model, compress_refiner(args, model),
-                         quiet=args.json, target=target)
+                         quiet=args.json, plan=plan)
     row["file"] = str(args.input)
     if args.json:
         print_json(row)
     else:
-        chosen = f", λ {row['lmbda']:.4g} ({row['probes']} tries)" if target else ""
+        refinements = sum(p["lmbda"] is not None for p in row.get("probes", []))
+        chosen = (f", {row['model']} at λ {row['lmbda']:.4g} ({len(row['probes']) - refinements} "
+                  f"unrefined files, {refinements} refinements)") if plan else ""
         ssim = "" if row["ms_ssim"] is None else \
             f", MS-SSIM {row['ms_ssim']:.4f} ({row['ms_ssim_db']:.2f} dB)"
         print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
@@ -213,7 +310,8 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise CLIError(f"{outdir} is not a folder; a folder input needs an output folder")
     outdir.mkdir(exist_ok=True)
-    model = load_model_arg(args)
+    model = target_model(args, target)
+    plan = rate_plan(args, target, model)
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     skipped: list[Path] = []
@@ -232,8 +330,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
             return fail(paths, result)
         coded, seconds = result
         try:
-            rows.extend({"file": str(path), **write_coded(c, image, out, args.force, model, seconds,
-                                                           target)}
+            rows.extend({"file": str(path), **write_coded(c, image, out, args.force, seconds, plan)}
                         for ((path, out), image), c in zip(batch, coded))
         except errors as exc:
             return fail(paths, exc)
@@ -256,7 +353,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
                 fail([path], exc)
                 continue
             if pending and (image.size != pending[0][1].size
-                            or len(pending) >= batch_size(refiner, target, pending[0][1])):
+                            or len(pending) >= batch_size(refiner, plan, pending[0][1])):
                 yield pending
                 pending = []
             pending.append(((path, out), image))
@@ -267,14 +364,14 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         if args.ray is None:
             refiner = compress_refiner(args, model)
             for batch in batches(refiner):
-                finish(batch, code_batch(refiner, [image for _, image in batch], target))
+                finish(batch, code_batch(refiner, [image for _, image in batch], plan))
         else:
             from .. import distributed
 
             with distributed.runtime(args.ray or None):
                 args.device = "cuda" if distributed.use_gpus(args.device) else "cpu"
                 refiner = compress_refiner(args, model)
-                distributed.code_batches(batches(refiner), refiner, target, finish)
+                distributed.code_batches(batches(refiner), refiner, plan, finish)
     rows.sort(key=lambda r: r["file"])
     failed.sort()  # a load failure is noted before the batch of earlier files is done
     if args.json:

@@ -28,3 +28,8 @@ class Schedule(Entry, abc.ABC):
     @abc.abstractmethod
     def __call__(self, step: int) -> float:
         """Temperature at iteration ``step`` (0-based)."""
+
+    def spanning(self, iters: int) -> "Schedule":
+        """This schedule for a run of ``iters`` iterations: itself, unless it is tied to
+        its budget (``budget``)."""
+        return self

@@ -18,7 +18,7 @@ Tied to the budget instead, the same method keeps about 95 % at 250:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .base import Schedule, register_schedule
@@ -46,9 +46,12 @@ class Budget(Schedule):
     def __call__(self, step: int) -> float:
         return self.t_max * (self.t_end / self.t_max) ** (step / self.iters)
 
+    def spanning(self, iters: int) -> "Budget":
+        return replace(self, iters=max(iters, 1))
+
 
 def budgeted(iters: int) -> dict[str, Any]:
     """Keyword arguments of :class:`~sgaplus.refine.Refiner` for the budgeted settings of
     ``iters`` iterations (``Refiner(model, "ssl", **budgeted(250))``)."""
-    return {"iters": iters, "schedule": Budget(iters=max(iters, 1)), "lr": BUDGET_LR,
+    return {"iters": iters, "schedule": Budget().spanning(iters), "lr": BUDGET_LR,
             "lr_decay": "linear"}

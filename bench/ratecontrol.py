@@ -1,0 +1,192 @@
+"""Rate control across models: the prediction's fit, and targets met vs cost (issue 15).
+
+``--fit``: what refinement adds to each family model's unrefined file, on eight 128x128
+crops of photos_train (the centres of 8 of its photos; never Kodak): each model
+sgaplus-msh:1..4 refined with the budgeted settings at λ_m/2 and 2·λ_m (k = −1, +1) for
+50 and 250 iterations, files encoded and decoded for real. Least squares over models and
+images of log2(bpp/bpp₀) and PSNR − PSNR₀ on [1, k] give (A_b, S_b, A_p, S_p) per
+iteration count, printed for ``sgaplus.ratecontrol.FIT``, with the residual spread (how
+far one image strays from the prediction).
+
+Without ``--fit``: ``sgaplus compress``'s rate control (pipeline.code_image with the
+family sgaplus-msh:1..4, effort 5 = 250 budgeted iterations) on 192x192 centre crops of 6
+BSDS500 test photos, none used by the fit. Per image, targets relative to its default
+file (sgaplus-msh:3 at its own λ, effort 5, which is also the cost reference): bpp ×0.6
+and ×1.5, size ×0.85 (bytes), PSNR −1 and +1 dB; plus one target out of reach. A target is
+hit when the file is at most the bpp/size target and within 3 % of it, or within 0.1 dB
+above the PSNR target. Cost = process CPU seconds of the rate-controlled compression over
+those of the default compression of the same image (CPU time: steadier than wall time on
+the shared CPU), model loading included.
+
+    python bench/ratecontrol.py --fit   ->   docs/bench/ratecontrol_fit.md
+    python bench/ratecontrol.py         ->   docs/bench/ratecontrol.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import _env
+from sgaplus.crops import data_root
+from sgaplus.images import LoadedImage, load_image
+from sgaplus.pipeline import RatePlan, code_image, code_images
+from sgaplus.ratecontrol import PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
+from sgaplus.refine import Refiner
+from sgaplus.schedules import budgeted
+from sgaplus.zoo import load_model, rate_family
+
+FIT_PHOTOS = ("002", "006", "010", "014", "018", "022", "026", "030")
+FIT_ITERS = (50, 250)
+FIT_K = (-1.0, 1.0)
+EVAL_PHOTOS = ("100007", "101027", "103006", "106005", "108004", "109055")
+EVAL_ITERS = 250  # compress --effort 5
+
+
+def centre(path: Path, size: int) -> LoadedImage:
+    image = load_image(path)
+    h, w = image.x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return LoadedImage(image.x[..., top:top + size, left:left + size].contiguous(), "RGB")
+
+
+def files(model, images: list[LoadedImage], refiner: Refiner) -> list[tuple[float, float]]:
+    """(bpp, PSNR) of each image's real file."""
+    pixels = images[0].size[0] * images[0].size[1]
+    return [(len(c.data) * 8 / pixels, c.psnr) for c in code_images(images, model, refiner)]
+
+
+def fit(args: argparse.Namespace) -> None:
+    report = _env.Report(_env.header("Rate control: what refinement adds (the prediction's fit)"),
+                         __doc__.split("\n\n")[1], "")
+    say = report.say
+    size, photos = (64, FIT_PHOTOS[:2]) if args.quick else (128, FIT_PHOTOS)
+    iters_list = (10, 20) if args.quick else FIT_ITERS
+    images = [centre(data_root() / "photos_train" / f"{p}.png", size) for p in photos]
+    rows: list[tuple[str, int, float, float, float]] = []  # model, iters, k, dlog2 bpp, dPSNR
+    for spec, lmbda in rate_family("default") or []:
+        model = load_model(spec)
+        base = files(model, images, Refiner(model, iters=0, device="cpu"))
+        for iters in iters_list:
+            for k in FIT_K:
+                clock = _env.Clock()
+                refiner = Refiner(model, "ssl", lmbda=lmbda * 2 ** k, log_every=0, device="cpu",
+                                  **budgeted(iters))
+                for (b0, p0), (b, p) in zip(base, files(model, images, refiner)):
+                    rows.append((spec, iters, k, math.log2(b / b0), p - p0))
+                print(f"{spec} {iters} it k {k:+g}: {clock.lap()[0]:.0f} s (load {_env.load()})", flush=True)
+    say(f"{len(images)} crops {size}x{size}; models {', '.join(s for s, _ in rate_family('default') or [])}.")
+    say()
+    say("| iterations | A_b | S_b | resid. log2 bpp (sd) | A_p dB | S_p dB | resid. PSNR dB (sd) |")
+    say("|---:|---:|---:|---:|---:|---:|---:|")
+    fitted = {}
+    for iters in iters_list:
+        sel = [r for r in rows if r[1] == iters]
+        coefs, spreads = [], []
+        for col in (3, 4):
+            k = torch.tensor([r[2] for r in sel], dtype=torch.float64)
+            v = torch.tensor([r[col] for r in sel], dtype=torch.float64)
+            design = torch.stack([torch.ones_like(k), k], 1)
+            sol = torch.linalg.lstsq(design, v[:, None]).solution[:, 0]
+            coefs += sol.tolist()
+            spreads.append(float((v - design @ sol).std()))
+        fitted[iters] = tuple(round(c, 3) for c in coefs)
+        say(f"| {iters} | {coefs[0]:.3f} | {coefs[1]:.3f} | {spreads[0]:.3f} | {coefs[2]:.3f} | "
+            f"{coefs[3]:.3f} | {spreads[1]:.3f} |")
+    say()
+    say("Per model at the largest iteration count (mean log2 bpp ratio, mean PSNR change, at k = -1 / +1):")
+    say()
+    say("| model | k = -1 | k = +1 |")
+    say("|---|---|---|")
+    for spec, _ in rate_family("default") or []:
+        cells = []
+        for k in FIT_K:
+            sel = [r for r in rows if r[0] == spec and r[1] == iters_list[-1] and r[2] == k]
+            cells.append(f"{statistics.mean(r[3] for r in sel):+.3f}, "
+                         f"{statistics.mean(r[4] for r in sel):+.2f} dB")
+        say(f"| {spec} | " + " | ".join(cells) + " |")
+    say()
+    say(f"For `sgaplus.ratecontrol.FIT`: `{fitted}`")
+    say()
+    report.write(args.out)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    report = _env.Report(_env.header("Rate control: targets met and what it costs"),
+                         __doc__.split("\n\n")[2], "")
+    say = report.say
+    size, photos, iters = (64, EVAL_PHOTOS[:2], 20) if args.quick else (192, EVAL_PHOTOS, EVAL_ITERS)
+    members = rate_family("default") or []
+    plan_models = tuple(Candidate(spec, lmbda) for spec, lmbda in members)
+    default = load_model(members[2][0])
+    refiner = Refiner(default, "ssl", log_every=0, device="cpu", **budgeted(iters))
+    say(f"{len(photos)} crops {size}x{size} of BSDS500 test ({', '.join(photos)}); {iters} "
+        f"budgeted iterations per refinement; family {members[0][0]} .. {members[-1][0]}.")
+    say()
+    say("| image | target | file bpp | PSNR dB | model, λ | refinements (+ corrections), unrefined files | "
+        "hit | cost |")
+    say("|---|---|---:|---:|---|---|---|---:|")
+    results: dict[str, list[tuple[bool, float]]] = {"bpp": [], "size": [], "psnr": []}
+    above = 0
+    for n, photo in enumerate(photos):
+        image = centre(data_root() / "bsds500" / "test" / f"{photo}.jpg", size)
+        pixels = size * size
+        cpu = time.process_time()
+        ref = code_image(image, default, refiner)
+        ref_cpu = time.process_time() - cpu
+        ref_bpp = len(ref.data) * 8 / pixels
+        say(f"| {photo} | (default: sgaplus-msh:3, λ 0.013) | {ref_bpp:.4f} | {ref.psnr:.2f} | | 1 | | "
+            f"{ref_cpu:.1f} s |")
+        targets = [Target("bpp", round(ref_bpp * 0.6, 4)), Target("bpp", round(ref_bpp * 1.5, 4)),
+                   Target("size", round(len(ref.data) * 0.85)), Target("psnr", round(ref.psnr - 1, 2)),
+                   Target("psnr", round(ref.psnr + 1, 2))]
+        if n == 0:
+            targets.append(Target("bpp", 0.02))
+        for target in targets:
+            cpu = time.process_time()
+            try:
+                coded = code_image(image, default, refiner, RatePlan(target, plan_models))
+            except TargetNotReached as exc:
+                say(f"| {photo} | {target.describe()} | | | error after {time.process_time() - cpu:.1f} s: "
+                    f"{exc} | | | {(time.process_time() - cpu) / ref_cpu:.2f}x |")
+                continue
+            cost = (time.process_time() - cpu) / ref_cpu
+            bpp = len(coded.data) * 8 / pixels
+            limit = target.value if target.metric == "bpp" else target.value * 8 / pixels
+            if target.kind == "size":
+                hit = limit * (1 - SIZE_WINDOW) <= bpp <= limit
+                above += bpp > limit
+            else:
+                hit = target.value <= coded.psnr <= target.value + PSNR_WINDOW
+            results[target.metric].append((hit, cost))
+            probes = coded.probes or []
+            refined = [p for p in probes if p["lmbda"] is not None]
+            say(f"| {photo} | {target.describe()} | {bpp:.4f} | {coded.psnr:.2f} | {coded.model}, "
+                f"{coded.lmbda:.4g} | 1 + {len(refined) - 1}, {len(probes) - len(refined)} | "
+                f"{'yes' if hit else 'no'} | {cost:.2f}x |")
+    say()
+    say("| target | hit | cost: mean | max |")
+    say("|---|---|---:|---:|")
+    for metric, rows in results.items():
+        if rows:
+            say(f"| {metric} | {sum(h for h, _ in rows)} of {len(rows)} | "
+                f"{statistics.mean(c for _, c in rows):.2f}x | {max(c for _, c in rows):.2f}x |")
+    say()
+    say(f"Files above their bpp/size target: {above}.")
+    say()
+    report.write(args.out)
+
+
+def main() -> None:
+    args = _env.parse_args(__doc__, "docs/bench/ratecontrol.md", "tiny crops and iterations (a smoke run)",
+                           {"fit": ("fit the prediction instead", "docs/bench/ratecontrol_fit.md")})
+    (fit if args.fit else evaluate)(args)
+
+
+if __name__ == "__main__":
+    main()
