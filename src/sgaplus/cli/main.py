@@ -75,5 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m sgaplus.cli.main`: run the imported module, whose
+    # CLIError is the one the subcommands raise (this file, run as __main__, has its own copy)
+    from sgaplus.cli.main import main as package_main
+
+    sys.exit(package_main())
