@@ -29,6 +29,22 @@ def parse_params(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def positive(what: str, integer: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number above zero, whose error says in words what the number
+    is (not the library's "Invalid lambda: -1.0")."""
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole' if integer else 'a'} number "
+                                             f"({what}), got {text!r}") from None
+        if not value > 0:  # also NaN
+            raise argparse.ArgumentTypeError(f"{what} must be above 0, not {text}")
+        return value
+
+    return parse
+
+
 #: ``--model``'s help, shared by every command that takes a model.
 MODEL_HELP = ("'default', NAME:QUALITY[:METRIC] (sgaplus-msh:2, mbt2018-mean:3, mbt2018:4:ms-ssim, "
               "cheng2020-anchor:2; CompressAI's weights are downloaded on first use, from "
@@ -45,9 +61,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model``, and its two λ: the training λ (a fact about the weights) and the
     refinement λ (a choice of this run, which defaults to the training λ)."""
     p.add_argument("--model", default="default", help=MODEL_HELP)
-    p.add_argument("--train-lambda", dest="train_lmbda", type=float, default=None, metavar="λ",
+    p.add_argument("--train-lambda", dest="train_lmbda", type=positive("the training λ"), default=None, metavar="λ",
                    help=TRAIN_LAMBDA_HELP)
-    p.add_argument("--lambda", dest="lmbda", type=float, default=None, metavar="λ",
+    p.add_argument("--lambda", dest="lmbda", type=positive("λ, the weight of distortion against rate"), default=None, metavar="λ",
                    help="λ of the refinement loss (default: the model's training λ; another value "
                         "is semi-multi-rate: the same model at another rate)")
 
@@ -74,7 +90,9 @@ class _ItersAction(argparse.Action):
         try:
             namespace.iters, namespace.patience = int(value), None
         except ValueError:
-            parser.error(f"argument --iters: expected a number or 'auto', got {value!r}")
+            parser.error(f"argument --iters: expected a number of iterations or 'auto', got {value!r}")
+        if namespace.iters < 0:
+            parser.error(f"argument --iters: the number of iterations cannot be negative ({value})")
 
 
 def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
@@ -88,10 +106,10 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000) -> None:
     p.add_argument("--iters", action=_ItersAction, default=iters, metavar="N|auto",
                    help=f"iterations (default {iters}); 'auto': up to {AUTO_MAX_ITERS}, stopping once the "
                         "true loss has stopped improving (see docs/bench/refine_stopping.md)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=positive("the time budget in seconds"), default=None, metavar="SECONDS",
                    help="stop refining each image after this many seconds (the result so far is kept)")
     p.set_defaults(patience=None)
-    p.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    p.add_argument("--lr", type=positive("the learning rate"), default=0.005, help="Adam learning rate (default 0.005)")
     p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=None,
                    help="distortion of the refinement loss: mse (λ·255²·MSE + bpp) or ms-ssim "
                         "(λ·(1 − MS-SSIM) + bpp, as CompressAI trains its ms-ssim models, λ 2.40-220); "
@@ -136,7 +154,7 @@ def load_model_arg(args: argparse.Namespace):
 def add_max_pixels_arg(p: argparse.ArgumentParser) -> None:
     from ..limits import MAX_PIXELS
 
-    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+    p.add_argument("--max-pixels", type=positive("the pixel limit", integer=True), default=MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {MAX_PIXELS:,} = 8192²)")
 
 
