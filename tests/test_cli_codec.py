@@ -372,19 +372,24 @@ def test_sigterm_during_refinement_in_a_real_process(tmp_path, tiny_ckpt, photo_
                              "--device", "cpu"], stderr=child)
     os.close(child)
     seen, deadline, sent = b"", time.monotonic() + 150, False
-    while time.monotonic() < deadline:  # keep reading: a full terminal would block the bar
-        if not sent and b"ssl" in seen:
-            proc.send_signal(signal.SIGTERM)
-            sent = True
-        if select.select([parent], [], [], 0.2)[0]:
-            try:
-                seen += os.read(parent, 4096)
-            except OSError:  # EIO: the process closed its terminal
+    try:
+        while time.monotonic() < deadline:  # keep reading: a full terminal would block the bar
+            if not sent and b"ssl" in seen:
+                proc.send_signal(signal.SIGTERM)
+                sent = True
+            if select.select([parent], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(parent, 4096)
+                except OSError:  # EIO: the process closed its terminal
+                    break
+            elif proc.poll() is not None:
                 break
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=60)
-    os.close(parent)
+        proc.wait(timeout=60)
+    finally:  # a failed or timed-out test leaves no million-iteration run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(parent)
     assert proc.returncode == 143
     lines = seen.decode().replace("\r", "\n").strip().splitlines()
     assert lines[-1] == "sgaplus: terminated" and "Traceback" not in seen.decode()

@@ -176,8 +176,9 @@ def test_lossy_outputs_need_a_quality(tmp_path, capsys, tiny_ckpt, photo_png):
 @pytest.mark.parametrize("argv, usage, words", [
     (["compress", "x.png", "--bogus"], "usage: sgaplus compress", "unrecognized arguments: --bogus"),
     (["refine", "x.png", "--lambda", "-1"], "usage: sgaplus refine", "λ, the weight of distortion"),
-    (["compress", "x.png", "--lr", "0"], "usage: sgaplus compress", "the learning rate must be above 0"),
-    (["compress", "x.png", "--iters", "-3"], "usage: sgaplus compress", "cannot be negative"),
+    (["refine", "x.png", "--lr", "0"], "usage: sgaplus refine", "the learning rate must be above 0"),
+    (["refine", "x.png", "--iters", "-1"], "usage: sgaplus refine", "cannot be negative"),
+    (["compress", "x.png", "--time-budget", "nan"], "usage: sgaplus compress", "time budget"),
     (["decompress", "x.sgp", "--max-pixels", "many"], "usage: sgaplus decompress", "whole number"),
 ])
 def test_argument_errors_show_the_subcommands_usage_in_words(capsys, argv, usage, words):
