@@ -61,6 +61,9 @@ def test_dash_is_standard_input_and_output(tmp_path, capsysbinary, monkeypatch, 
 
     monkeypatch.setattr(sys, "stdin", _Stdin(sgp.out))
     capsysbinary.readouterr()
+    assert main(["info", "-", "--json"]) == 0
+    assert json.loads(capsysbinary.readouterr().out)["width"] == 96
+    monkeypatch.setattr(sys, "stdin", _Stdin(sgp.out))
     assert main(["decompress", "-", "-o", "-", "--model", str(tiny_ckpt), "--json"]) == 0
     png = capsysbinary.readouterr()
     assert Image.open(io.BytesIO(png.out)).size == (96, 64)
