@@ -25,11 +25,8 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import Probe, Target, search
+from .ratecontrol import PROBES, Probe, Target, search
 from .refine import ProgressFn, Refiner
-
-#: Refinements rate control may spend on one image (``sgaplus.ratecontrol.search``).
-PROBES = 6
 
 
 @dataclass

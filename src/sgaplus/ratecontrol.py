@@ -18,6 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
+#: Refinements rate control may spend on one image (:func:`search`'s ``probes`` in the CLI).
+PROBES = 6
+
 #: How far the search may move λ from the model's own, as a factor either way. Our
 #: family's λ are about 2x apart, so 4x reaches two neighbours; much further the
 #: model works far from what it was trained for and a neighbour model does better.

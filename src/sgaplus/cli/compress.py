@@ -47,7 +47,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..pipeline import PROBES
+    from ..ratecontrol import PROBES
 
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
     p.add_argument("input", type=Path,
