@@ -286,7 +286,8 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
                     "skipped": [str(p) for p in skipped]})
     elif not args.quiet:
-        _print_table(rows)
+        if rows:
+            _print_table(rows)
         if skipped:
             print(skipped_note(len(skipped), outdir))
     print_failures(failed)
