@@ -247,10 +247,14 @@ def add_quiet_arg(p: argparse.ArgumentParser) -> None:
 
 def progress_bar(total: int, desc: str, disable: bool = False):
     """A progress bar on standard error, only when that is a terminal: in a log file each
-    of its updates would be one more ``\\r`` line (some 60 KB for 500 iterations)."""
+    of its updates would be one more ``\\r`` line (some 60 KB for 500 iterations).
+
+    It first draws at an update 0.1 s in, inside the caller's ``with``: drawn from the
+    constructor, a SIGTERM or Ctrl-C landing there (before ``with`` owns the bar) left the
+    bar on the line, in front of the one-line message.
+    """
     from tqdm import tqdm
 
     disable = disable or not sys.stderr.isatty()
-
     return tqdm(total=total, desc=desc, unit="it", file=sys.stderr, leave=False,
-                disable=disable, dynamic_ncols=True)
+                disable=disable, dynamic_ncols=True, delay=0.1)
