@@ -67,6 +67,15 @@ def photo_png(tmp_path_factory, photo) -> "Path":  # noqa: F821
     return path
 
 @pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory, tiny_model) -> "Path":  # noqa: F821
+    """The tiny model as an sgaplus checkpoint file, for CLI tests that run in a second."""
+    from sgaplus.zoo import save_model
+
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    save_model(tiny_model, path)
+    return path
+
+@pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory, tiny_model) -> list[str]:
     """Three tiny model files that differ only in their recorded λ (a family for BD curves)."""
     import copy

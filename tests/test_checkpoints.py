@@ -139,7 +139,14 @@ def test_a_state_dict_that_does_not_fit_its_architecture(tmp_path):
 def test_objects_a_weights_only_load_refuses(tmp_path):
     path = tmp_path / "with_args.pth.tar"
     torch.save({"state_dict": updated(new_net("mbt2018-mean")), "args": argparse.Namespace(lmbda=0.01)}, path)
-    with pytest.raises(ValueError, match="holds argparse.Namespace objects, which a weights-only load refuses"):
+    with pytest.raises(ValueError, match="holds argparse.Namespace objects"):
+        load_model(path, lmbda=0.01)
+
+
+def test_a_whole_pickled_model_says_to_save_its_state_dict(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(new_net("mbt2018-mean"), path)
+    with pytest.raises(ValueError, match=r"whole pickled model.*torch\.save\(model\.state_dict\(\), PATH\)"):
         load_model(path, lmbda=0.01)
 
 

@@ -21,15 +21,6 @@ from sgaplus.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory, tiny_model) -> Path:
-    from sgaplus.zoo import save_model
-
-    path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    save_model(tiny_model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_sgp(tmp_path_factory, tiny_ckpt, photo_png) -> bytes:
     out = tmp_path_factory.mktemp("sgp") / "photo.sgp"
     assert main(["compress", str(photo_png), "-o", str(out), "--model", str(tiny_ckpt),
@@ -136,7 +127,7 @@ def test_decompress_with_another_model(tmp_path, capsys, tiny_sgp):
 
 def test_decompress_a_directory_or_missing_file(tmp_path, capsys):
     (tmp_path / "d").mkdir()
-    for src, message in [(tmp_path / "d", "Is a directory"), (tmp_path / "nope.sgp", "No such file")]:
+    for src, message in [(tmp_path / "d", "no .sgp files in"), (tmp_path / "nope.sgp", "No such file")]:
         assert_clean_failure(capsys, ["decompress", str(src), "-o", str(tmp_path / "o.png")], message, tmp_path)
 
 
@@ -360,24 +351,48 @@ def test_sigterm_while_writing_cleans_up(tmp_path, capsys, monkeypatch, tiny_ckp
 
 @pytest.mark.timeout(180)
 def test_sigterm_during_refinement_in_a_real_process(tmp_path, tiny_ckpt, photo_png):
+    import fcntl
+    import pty
+    import select
     import signal
+    import struct
     import subprocess
     import sys
+    import termios
     import time
 
     out = tmp_path / "out"
     out.mkdir()
+    # stderr a terminal (80 columns; tqdm draws nothing 0 wide): the progress bar shows once
+    # refining starts, which is when the signal must arrive.
+    parent, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "sgaplus.cli.main", "compress", str(photo_png),
                              "-o", str(out / "a.sgp"), "--model", str(tiny_ckpt), "--iters", "1000000",
-                             "--device", "cpu"], stderr=subprocess.PIPE)
-    seen, deadline = b"", time.monotonic() + 150
-    while b"ssl" not in seen and time.monotonic() < deadline:  # the progress bar: refining
-        seen += os.read(proc.stderr.fileno(), 4096)
-    proc.send_signal(signal.SIGTERM)
-    rest = proc.communicate(timeout=60)[1]
+                             "--device", "cpu"], stderr=child)
+    os.close(child)
+    seen, deadline, sent = b"", time.monotonic() + 150, False
+    try:
+        while time.monotonic() < deadline:  # keep reading: a full terminal would block the bar
+            if not sent and b"ssl" in seen:
+                proc.send_signal(signal.SIGTERM)
+                sent = True
+            if select.select([parent], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(parent, 4096)
+                except OSError:  # EIO: the process closed its terminal
+                    break
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=60)
+    finally:  # a failed or timed-out test leaves no million-iteration run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(parent)
     assert proc.returncode == 143
-    lines = (seen + rest).decode().replace("\r", "\n").strip().splitlines()
-    assert lines[-1] == "sgaplus: terminated" and "Traceback" not in (seen + rest).decode()
+    lines = seen.decode().replace("\r", "\n").strip().splitlines()
+    assert lines[-1] == "sgaplus: terminated" and "Traceback" not in seen.decode()
     assert list(out.iterdir()) == []
 
 

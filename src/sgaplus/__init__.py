@@ -2,19 +2,41 @@
 
 Perugachi-Diaz, Gansekoele, Bhulai, "Robustly overfitting latents for flexible
 neural image compression", NeurIPS 2024, arXiv 2401.17789.
+
+The public names are imported on first use (PEP 562): they pull in torch and
+CompressAI, seconds of start-up that ``sgaplus --help``, ``info`` or an argument
+error must not pay (docs/bench/startup.md).
 """
 
+from __future__ import annotations
+
+import importlib
 import warnings
+from typing import Any
 
 # CompressAI 1.2.8 scripts a helper at import time; torch 2.14 warns about it.
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from .latent_model import HardLatents, LatentModel  # noqa: E402
-from .refine import Refiner, RefineResult  # noqa: E402
-from .relax import RELAXATIONS, get_relaxation  # noqa: E402
-from .schedules import SCHEDULES, get_schedule  # noqa: E402
-from .zoo import load_model  # noqa: E402
-
 __version__ = "0.1.0"
-__all__ = ["HardLatents", "LatentModel", "RELAXATIONS", "RefineResult", "Refiner", "SCHEDULES",
-           "get_relaxation", "get_schedule", "load_model"]
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "HardLatents": "latent_model", "LatentModel": "latent_model",
+    "Refiner": "refine", "RefineResult": "refine",
+    "RELAXATIONS": "relax", "get_relaxation": "relax",
+    "SCHEDULES": "schedules", "get_schedule": "schedules",
+    "load_model": "zoo",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -76,8 +76,10 @@ def read(path: Path) -> Checkpoint:
     except Exception as exc:  # torch raises many types for a non-checkpoint
         unsafe = _UNSAFE_GLOBAL.search(str(exc))
         if unsafe:
-            raise ValueError(f"{path}: holds {unsafe.group(1)} objects, which a weights-only load "
-                             "refuses; save the state_dict alone with torch.save") from None
+            raise ValueError(f"{path}: holds {unsafe.group(1)} objects (a whole pickled model, "
+                             "torch.save(model), or other Python objects), which sgaplus does not "
+                             "unpickle since that can run any code; save the weights alone: "
+                             "torch.save(model.state_dict(), PATH)") from None
         raise ValueError(f"{path}: not a PyTorch checkpoint ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: not a checkpoint dictionary")

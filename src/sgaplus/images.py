@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .limits import MAX_PIXELS
+
+
+#: Bytes per pixel an image read from standard input may take: 16-bit RGBA uncompressed.
+STDIN_BYTES_PER_PIXEL = 8
 
 
 class ImageError(ValueError):
@@ -40,7 +46,8 @@ class LoadedImage:
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read PNG/JPEG/WebP/TIFF/BMP/...; honour EXIF orientation; 16-bit is reduced to 8
-    (with a warning).
+    (with a warning). ``-`` reads standard input (at most :data:`STDIN_BYTES_PER_PIXEL`
+    bytes per allowed pixel: a pipe has no size to check first).
 
     Raises:
         ImageError: missing file, a directory, not an image, or one of more than
@@ -48,17 +55,25 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
             (Pillow's decompression-bomb check, at the same limit, is an error here).
     """
     path = Path(path)
-    if path.is_dir():
+    source: Path | io.BytesIO = path
+    if str(path) == "-":
+        limit = STDIN_BYTES_PER_PIXEL * max_pixels + (1 << 20)
+        source = io.BytesIO(sys.stdin.buffer.read(limit + 1))
+        if len(source.getbuffer()) > limit:
+            raise ImageError(f"standard input: larger than an image of at most {max_pixels:,} pixels "
+                             f"can be (--max-pixels raises the limit)")
+        path = Path("standard input")
+    elif path.is_dir():
         raise ImageError(f"{path} is a directory, not an image")
-    if not path.exists():
+    elif not path.exists():
         raise ImageError(f"{path}: no such file")
     previous = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = max_pixels
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:  # checks the size from the header
-                source = _source_format(im)
+            with Image.open(source) as im:  # checks the size from the header
+                bits = _source_format(im)
                 im = ImageOps.exif_transpose(im)
                 im.load()
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
@@ -68,7 +83,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
-    return from_pil(im, str(path), *source)
+    return from_pil(im, str(path), *bits)
 
 
 def _source_format(im: Image.Image) -> tuple[bool, bool]:

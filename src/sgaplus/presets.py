@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from .schedules import budgeted
-from .zoo import SGAPLUS_FAMILY
 
 #: -q/--quality -> (quality of sgaplus-msh, refinement λ).
 QUALITIES: dict[int, tuple[int, float]] = {
@@ -40,6 +39,8 @@ def quality(q: int) -> tuple[str, float]:
     if q not in QUALITIES:
         raise ValueError(f"quality {q} is not on the scale; give 1 (smallest files) to "
                          f"{max(QUALITIES)} (best quality)")
+    from .zoo import SGAPLUS_FAMILY  # torch and CompressAI: not for --help
+
     level, lmbda = QUALITIES[q]
     return f"{SGAPLUS_FAMILY}:{level}", lmbda
 

@@ -10,7 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from ..fileperm import make_ordinary
 from .main import CLIError
+from .paths import is_stdio, write_stdout
 
 
 def parse_params(items: list[str] | None) -> dict[str, float]:
@@ -25,6 +27,22 @@ def parse_params(items: list[str] | None) -> dict[str, float]:
         except ValueError:
             raise CLIError(f"bad parameter {item!r}; write NAME=NUMBER, e.g. a=2.3") from None
     return out
+
+
+def positive(what: str, integer: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number above zero, whose error says in words what the number
+    is (not the library's "Invalid lambda: -1.0")."""
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole' if integer else 'a'} number "
+                                             f"({what}), got {text!r}") from None
+        if not value > 0:  # also NaN
+            raise argparse.ArgumentTypeError(f"{what} must be above 0, not {text}")
+        return value
+
+    return parse
 
 
 #: ``--model``'s help, shared by every command that takes a model.
@@ -43,34 +61,38 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model``, and its two λ: the training λ (a fact about the weights) and the
     refinement λ (a choice of this run, which defaults to the training λ)."""
     p.add_argument("--model", default="default", help=MODEL_HELP)
-    p.add_argument("--train-lambda", dest="train_lmbda", type=float, default=None, metavar="λ",
+    p.add_argument("--train-lambda", dest="train_lmbda", type=positive("the training λ"), default=None, metavar="λ",
                    help=TRAIN_LAMBDA_HELP)
-    p.add_argument("--lambda", dest="lmbda", type=float, default=None, metavar="λ",
+    p.add_argument("--lambda", dest="lmbda", type=positive("λ, the weight of distortion against rate"), default=None, metavar="λ",
                    help="λ of the refinement loss (default: the model's training λ; another value "
                         "is semi-multi-rate: the same model at another rate)")
 
 
+#: ``--iters auto``'s cap: the paper's 2000 iterations. The plateau rule stops the refinement
+#: well before (about 900 on Kodak crops, docs/bench/refine_stopping.md); a command's own,
+#: lower default (compress's 500) would cut that short and make ``auto`` a fixed count.
+AUTO_MAX_ITERS = 2000
+
+
 class _ItersAction(argparse.Action):
-    """``--iters N`` or ``--iters auto``: the default cap, stopped early on a plateau.
+    """``--iters N`` or ``--iters auto``: up to :data:`AUTO_MAX_ITERS`, stopped on a plateau.
 
     ``auto`` also sets ``args.patience``, so every command that reads ``args.iters``
     keeps getting an int (the cap), e.g. for its progress bar.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.cap = self.default  # kept when a command sets the default to None (compress)
-
     def __call__(self, parser, namespace, value, option_string=None) -> None:
         from ..stopping import AUTO_PATIENCE
 
         if value == "auto":
-            namespace.iters, namespace.patience = self.cap, AUTO_PATIENCE
+            namespace.iters, namespace.patience = AUTO_MAX_ITERS, AUTO_PATIENCE
             return
         try:
             namespace.iters, namespace.patience = int(value), None
         except ValueError:
-            parser.error(f"argument --iters: expected a number or 'auto', got {value!r}")
+            parser.error(f"argument --iters: expected a number of iterations or 'auto', got {value!r}")
+        if namespace.iters < 0:
+            parser.error(f"argument --iters: the number of iterations cannot be negative ({value})")
 
 
 def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000, expert: str = "") -> None:
@@ -84,12 +106,13 @@ def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000, expert: str =
     p.add_argument("--schedule-param", action="append", metavar="NAME=VALUE",
                    help="schedule parameter, repeatable (e.g. --schedule-param t_max=0.5)")
     p.add_argument("--iters", action=_ItersAction, default=iters, metavar="N|auto",
-                   help=f"iterations (default {iters}); 'auto': up to {iters}, stopping once the "
+                   help=f"iterations (default {iters}); 'auto': up to {AUTO_MAX_ITERS}, stopping once the "
                         f"true loss has stopped improving (see docs/bench/refine_stopping.md){expert}")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=positive("the time budget in seconds"), default=None, metavar="SECONDS",
                    help="stop refining each image after this many seconds (the result so far is kept)")
     p.set_defaults(patience=None)
-    p.add_argument("--lr", type=float, default=0.005, help=f"Adam learning rate (default 0.005){expert}")
+    p.add_argument("--lr", type=positive("the learning rate"), default=0.005,
+                   help=f"Adam learning rate (default 0.005){expert}")
     p.add_argument("--lr-decay", choices=("constant", "linear"), default="constant",
                    help="Adam's lr held (default, the paper's) or decayed linearly to 0 at --iters; "
                         "with --schedule budget and --lr 0.06 these are the budgeted settings "
@@ -154,13 +177,18 @@ def load_model_arg(args: argparse.Namespace):
 def add_max_pixels_arg(p: argparse.ArgumentParser) -> None:
     from ..limits import MAX_PIXELS
 
-    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+    p.add_argument("--max-pixels", type=positive("the pixel limit", integer=True), default=MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {MAX_PIXELS:,} = 8192²)")
 
 
 def check_output(path: Path, force: bool) -> None:
     """Refuse to overwrite unless ``force``, and a folder we cannot create files in, before
-    any work: a file is created there and removed (``os.access`` says yes to root on /proc)."""
+    any work: a file is created there and removed (``os.access`` says yes to root on /proc).
+    Standard output (``-``) is refused only on a terminal."""
+    if is_stdio(path):
+        if sys.stdout.isatty():
+            raise CLIError("standard output is a terminal; redirect it (> FILE, | program) or give -o FILE")
+        return
     if path.is_dir():
         raise CLIError(f"{path} is a directory")
     if path.exists() and not force:
@@ -180,14 +208,17 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool) -> None
     """Write through a temporary file in the same folder, then move it into place: never a
     partial file. Without ``force`` the move is a hard link, which fails if anything has
     appeared at ``path`` since :func:`check_output` (the run may take minutes); the
-    temporary file goes in every case, also on Ctrl-C and SIGTERM."""
+    temporary file goes in every case, also on Ctrl-C and SIGTERM. ``-`` is standard output."""
+    if is_stdio(path):
+        write_stdout(write, path.suffix or ".tmp")
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
+        make_ordinary(tmp)  # as open() would create it, not mkstemp's 0600
         write(Path(tmp))
         if force:
             os.replace(tmp, path)
@@ -212,19 +243,28 @@ def _link_exclusive(tmp: Path, path: Path) -> None:
                        f"pass --force to overwrite it") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def print_json(obj: dict[str, Any], file: Any = None) -> None:
+    """One line of JSON on ``file`` (standard output by default)."""
+    file = file or sys.stdout
+    json.dump(obj, file, indent=None, sort_keys=True)
+    file.write("\n")
 
 
-def print_json(obj: dict[str, Any]) -> None:
-    json.dump(obj, sys.stdout, indent=None, sort_keys=True)
-    sys.stdout.write("\n")
+def add_quiet_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (and --json's object): no progress bar, no summary")
 
 
 def progress_bar(total: int, desc: str, disable: bool = False):
+    """A progress bar on standard error, only when that is a terminal: in a log file each
+    of its updates would be one more ``\\r`` line (some 60 KB for 500 iterations).
+
+    It first draws at an update 0.1 s in, inside the caller's ``with``: drawn from the
+    constructor, a SIGTERM or Ctrl-C landing there (before ``with`` owns the bar) left the
+    bar on the line, in front of the one-line message.
+    """
     from tqdm import tqdm
 
+    disable = disable or not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit="it", file=sys.stderr, leave=False,
-                disable=disable, dynamic_ncols=True)
+                disable=disable, dynamic_ncols=True, delay=0.1)

@@ -25,10 +25,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .common import (add_max_pixels_arg, add_model_args, add_refine_args, build_refiner,
-                     check_output, load_model_arg, method_and_schedule, print_json, progress_bar,
-                     write_atomic)
+from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args,
+                     build_refiner, check_output, load_model_arg, method_and_schedule, print_json,
+                     progress_bar, write_atomic)
 from .main import CLIError
+from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
 if TYPE_CHECKING:
     from ..images import LoadedImage
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ..ratecontrol import Target
     from ..refine import Refiner
 
-#: ``--iters auto``'s cap, and the iterations of the expert flags without ``--iters``.
+#: Iterations of the expert flags (e.g. ``--lr``) without ``--iters``: the paper's settings for 500.
 CLI_ITERS = 500
 
 #: Flags that replace the effort preset by the Refiner's own settings: (flag, dest).
@@ -56,9 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..presets import DEFAULT_EFFORT, EFFORT_ITERS, QUALITIES
 
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
-    p.add_argument("input", type=Path, help="an image, or a folder of images")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="FILE.sgp for an image; a folder (created if missing) for a folder")
+    p.add_argument("input", type=Path,
+                   help="an image (PNG, JPEG, WebP, TIFF, ...), '-' for standard input, or a folder "
+                        "of images")
+    p.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="FILE.sgp, '-' for standard output, or a folder (a trailing '/' or an "
+                        "existing folder; created if missing); default: the input's name with .sgp. "
+                        "A folder input needs an output folder; finished files in it are skipped")
     add_model_args(p)
     p.add_argument("--effort", type=int, choices=range(len(EFFORT_ITERS)), default=None, metavar="0-9",
                    help=f"how hard to refine (default {DEFAULT_EFFORT}): 0 none, 1-8 "
@@ -82,12 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rate.add_argument("--target-psnr", type=float, metavar="DB",
                       help="rate control: the smallest file with at least DB dB PSNR (as --target-bpp)")
     p.add_argument("--force", action="store_true",
-                   help="overwrite existing output files (a folder run otherwise skips finished ones)")
+                   help="overwrite existing output files (in a folder run: redo finished ones)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="a folder as Ray tasks, one per image: on a local Ray runtime, or on the cluster "
                         "at ADDRESS (host:port of `ray start --head`); put it last or write --ray=ADDRESS")
     add_max_pixels_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_quiet_arg(p)
     p.set_defaults(func=run)
 
 
@@ -264,16 +270,18 @@ def run(args: argparse.Namespace) -> int:
         return _run_folder(args, target)
     if args.ray is not None:
         raise CLIError("--ray distributes the images of a folder; give a folder as input")
-    check_output(args.output, args.force)
+    out = single_output(args.input, args.output, ".sgp")
+    check_output(out, args.force)
     image = load_input(args.input, args.max_pixels)
     model = target_model(args, target)
     plan = rate_plan(args, target, model)
-    row = compress_image(image, args.output, args.force, model, compress_refiner(args, model),
-                         quiet=args.json, plan=plan)
+    row = compress_image(image, out, args.force, model, compress_refiner(args, model),
+                         quiet=args.json or args.quiet, plan=plan)
     row["file"] = str(args.input)
+    report = sys.stderr if is_stdio(out) else sys.stdout  # standard output holds the file
     if args.json:
-        print_json(row)
-    else:
+        print_json(row, report)
+    elif not args.quiet:
         refinements = sum(p["lmbda"] is not None for p in row.get("probes", []))
         chosen = (f", {row['model']} at λ {row['lmbda']:.4g} ({len(row['probes']) - refinements} "
                   f"unrefined files, {refinements} refinements)") if plan else ""
@@ -281,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
             f", MS-SSIM {row['ms_ssim']:.4f} ({row['ms_ssim_db']:.2f} dB)"
         print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
               f"(estimated {row['bpp_estimated']:.4f}), PSNR {row['psnr']:.2f} dB{ssim}, "
-              f"{row['iters']} iterations{chosen}, {row['seconds']:.1f} s")
+              f"{row['iters']} iterations{chosen}, {row['seconds']:.1f} s", file=report)
     return 0
 
 
@@ -306,10 +314,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise CLIError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}")
-    outdir = args.output
-    if outdir.exists() and not outdir.is_dir():
-        raise CLIError(f"{outdir} is not a folder; a folder input needs an output folder")
-    outdir.mkdir(exist_ok=True)
+    outdir = output_folder(args.output, args.input)
     model = target_model(args, target)
     plan = rate_plan(args, target, model)
     rows: list[dict[str, Any]] = []
@@ -360,7 +365,7 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         if pending:
             yield pending
 
-    with progress_bar(len(files), "images", disable=args.json) as bar:
+    with progress_bar(len(files), "images", disable=args.json or args.quiet) as bar:
         if args.ray is None:
             refiner = compress_refiner(args, model)
             for batch in batches(refiner):
@@ -377,14 +382,16 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
     if args.json:
         print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
                     "skipped": [str(p) for p in skipped]})
-    else:
-        _print_table(rows, skipped)
-    for path, error in failed:  # one line each, naming the input once
-        print(f"sgaplus: error: {error if str(path) in error else f'{path}: {error}'}", file=sys.stderr)
+    elif not args.quiet:
+        if rows:
+            _print_table(rows)
+        if skipped:
+            print(skipped_note(len(skipped), outdir))
+    print_failures(failed)
     return 2 if failed else 0
 
 
-def _print_table(rows: list[dict[str, Any]], skipped: list[Path]) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     def db(value: float | None) -> str:
         return f"{value:11.2f}" if value is not None else f"{'n/a':>11}"
 
@@ -401,5 +408,3 @@ def _print_table(rows: list[dict[str, Any]], skipped: list[Path]) -> None:
         ssim = [r["ms_ssim_db"] for r in rows]
         print(f"{f'mean of {n}':24}{'':11}{'':9}{mean['bpp']:8.4f}{mean['bpp_estimated']:9.4f}"
               f"{mean['psnr']:8.2f}{db(None if None in ssim else sum(ssim) / n)}{'':7}{mean['seconds']:7.1f}")
-    if skipped:
-        print(f"{len(skipped)} finished file(s) skipped (--force recomputes them)", file=sys.stderr)

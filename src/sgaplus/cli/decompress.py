@@ -1,4 +1,5 @@
-"""``sgaplus decompress FILE.sgp -o OUT.png``: the image at its original size and mode.
+"""``sgaplus decompress FILE.sgp -o OUT.png`` (or ``DIR -o OUTDIR``): the image at its
+original size and mode.
 
 Decoding always runs on the CPU with portable convolutions (see
 ``codec.portable_convolutions``), so the same file gives the same pixels in
@@ -7,30 +8,69 @@ is loaded when it is a known name (``mbt2018-mean:3``, ``sgaplus-msh-q2``; never
 path: the file may come from anyone), else the bundled one; either way a file made
 with other weights is refused by its fingerprint. A file announcing more than
 ``--max-pixels`` pixels is refused before the model is even loaded.
+
+A lossy output format (JPEG, WebP) would re-encode the decoded image and lose more
+than the ``.sgp`` file did, at a quality sgaplus would have to make up: it needs an
+explicit ``--quality``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from .common import add_max_pixels_arg, check_output, print_json, write_atomic
+from .common import add_max_pixels_arg, add_quiet_arg, check_output, print_json, write_atomic
 from .main import CLIError
+from .paths import (finished, is_stdio, output_folder, print_failures, read_input, single_output,
+                    skipped_note)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("decompress", help="decode a .sgp file into an image (PNG, ...)")
-    p.add_argument("input", type=Path, help="a .sgp file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="image to write; format from the suffix")
+    p = sub.add_parser("decompress", help="decode a .sgp file (or a folder of them) into images (PNG, ...)")
+    p.add_argument("input", type=Path,
+                   help="a .sgp file, '-' for standard input, or a folder of .sgp files")
+    p.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="image to write, format from the suffix; '-' for standard output (PNG); or a "
+                        "folder (a trailing '/' or an existing folder; created if missing). Default: "
+                        "the input's name with .png. A folder input needs an output folder; finished "
+                        "images in it are skipped")
+    p.add_argument("--quality", type=int, default=None, metavar="1-100",
+                   help="quality of a lossy output (.jpg, .webp), which is refused without it: it "
+                        "loses more than the .sgp file did")
     p.add_argument("--model", default=None,
                    help="model to decode with (default: the known model named in the file, else the bundled one)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing output files (in a folder run: redo finished ones)")
     add_max_pixels_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_quiet_arg(p)
     p.set_defaults(func=run)
+
+
+#: Pillow formats that lose detail on saving, and so need ``--quality``.
+LOSSY_FORMATS = {"JPEG", "WEBP", "JPEG2000", "MPO"}
+
+
+def image_format(out: Path, quality: int | None) -> tuple[str, dict[str, int]]:
+    """Pillow's format for ``out``'s suffix (PNG for standard output) and its save options."""
+    fmt = "PNG" if is_stdio(out) else Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None:
+        raise CLIError(f"unknown image format {out.suffix!r} for {out}; use .png")
+    if fmt not in LOSSY_FORMATS:
+        if quality is not None:
+            raise CLIError(f"--quality is for lossy formats (.jpg, .webp); {fmt} keeps every pixel")
+        return fmt, {}
+    if quality is None:
+        raise CLIError(f"{out} is {fmt}, a lossy format that would lose more than the .sgp file did; "
+                       f"give --quality 1-100 to accept that, or write .png")
+    if not 1 <= quality <= 100:
+        raise CLIError(f"--quality must be between 1 and 100, not {quality}")
+    return fmt, {"quality": quality}
 
 
 def model_for(model_name: str, spec: str | None):
@@ -59,36 +99,91 @@ FILE_BYTES_PER_PIXEL = 16
 
 
 def read_limited(path: Path, max_pixels: int) -> bytes:
-    """The file's bytes, refusing before reading them all one larger than ``max_pixels``
-    allows (a device or a pipe has no size to check first)."""
+    """The file's bytes (standard input for ``-``), refusing before reading them all one
+    larger than ``max_pixels`` allows (a device or a pipe has no size to check first)."""
     bound = FILE_BYTES_PER_PIXEL * max_pixels + (1 << 16)
-    with open(path, "rb") as f:
-        data = f.read(bound + 1)
+    data = read_input(path, bound)
     if len(data) > bound:
         raise CLIError(f"{path} is larger than a file of at most {max_pixels:,} pixels can be "
                        f"(--max-pixels raises the limit)")
     return data
 
 
-def run(args: argparse.Namespace) -> int:
+def decompress_file(src: Path, out: Path, args: argparse.Namespace, models: dict) -> dict[str, Any]:
+    """Decode ``src`` and write ``out`` atomically; ``models`` caches models by the name in
+    the file, so that a folder loads each once. Returns the report row."""
     from .. import bitstream, codec
     from ..images import to_pil
 
-    check_output(args.output, args.force)
-    fmt = Image.registered_extensions().get(args.output.suffix.lower())
-    if fmt is None:
-        raise CLIError(f"unknown image format {args.output.suffix!r} for {args.output}; use .png")
+    fmt, options = image_format(out, args.quality)
     start = time.perf_counter()
-    data = read_limited(args.input, args.max_pixels)
+    data = read_limited(src, args.max_pixels)
     header = bitstream.unpack(data).header  # reject a bad file before loading a model
     codec.check_size(header, args.max_pixels)
-    decoded = codec.decode(model_for(header.model_name, args.model), data, args.max_pixels)
+    if header.model_name not in models:
+        models[header.model_name] = model_for(header.model_name, args.model)
+    decoded = codec.decode(models[header.model_name], data, args.max_pixels)
     im = to_pil(decoded.x_hat, header.mode, decoded.alpha)
-    write_atomic(args.output, lambda tmp: im.save(tmp, format=fmt), args.force)
-    seconds = time.perf_counter() - start
+    write_atomic(out, lambda tmp: im.save(tmp, format=fmt, **options), args.force)
+    return {"file": str(src), "width": header.width, "height": header.height, "mode": im.mode,
+            "seconds": time.perf_counter() - start, "output": str(out)}
+
+
+def finished_image(path: Path) -> bool:
+    """An image an earlier run finished: Pillow reads it whole."""
+    with Image.open(path) as im:
+        im.load()
+    return True
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (f"{row['file']} -> {row['output']}: {row['width']}x{row['height']} {row['mode']}, "
+            f"{row['seconds']:.1f} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.input.is_dir():
+        return _run_folder(args)
+    out = single_output(args.input, args.output, ".png")
+    check_output(out, args.force)
+    image_format(out, args.quality)  # before any work
+    row = decompress_file(args.input, out, args, {})
+    report = sys.stderr if is_stdio(out) else sys.stdout  # standard output holds the image
     if args.json:
-        print_json({"width": header.width, "height": header.height, "mode": im.mode,
-                    "seconds": seconds, "output": str(args.output)})
-    else:
-        print(f"{args.input} -> {args.output}: {header.width}x{header.height} {im.mode}, {seconds:.1f} s")
+        print_json({k: v for k, v in row.items() if k != "file"}, report)
+    elif not args.quiet:
+        print(_line(row), file=report)
     return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    """Every ``*.sgp`` of the folder; a failure is reported and the rest go on, and outputs
+    finished by an earlier run are skipped (:func:`paths.finished`)."""
+    files = sorted(p for p in args.input.iterdir()
+                   if p.is_file() and p.suffix.lower() == ".sgp" and not p.name.startswith("."))
+    if not files:
+        raise CLIError(f"no .sgp files in {args.input}")
+    outdir = output_folder(args.output, args.input)
+    rows, failed, skipped, models = [], [], [], {}
+    for src in files:
+        out = outdir / f"{src.stem}.png"
+        if not args.force and finished(out, finished_image):
+            skipped.append(src)
+            continue
+        try:
+            check_output(out, args.force)
+            row = decompress_file(src, out, args, models)
+        except (CLIError, ValueError, OSError, RuntimeError) as exc:
+            text = str(exc).strip()
+            failed.append((src, text.splitlines()[0] if text else type(exc).__name__))
+            continue
+        rows.append(row)
+        if not (args.json or args.quiet):
+            print(_line(row))
+    if args.json:
+        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
+                    "skipped": [str(p) for p in skipped]})
+    elif not args.quiet and skipped:
+        print(skipped_note(len(skipped), outdir))
+    print_failures(failed)
+    return 2 if failed else 0

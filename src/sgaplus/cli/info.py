@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from .common import print_json
+from .paths import is_stdio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show the header of a .sgp file")
-    p.add_argument("input", type=Path, help="a .sgp file")
+    p.add_argument("input", type=Path, help="a .sgp file, or '-' for standard input")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -35,7 +37,7 @@ def describe(data: bytes) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    d = describe(args.input.read_bytes())
+    d = describe(sys.stdin.buffer.read() if is_stdio(args.input) else args.input.read_bytes())
     if args.json:
         print_json(d)
         return 0

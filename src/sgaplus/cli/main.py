@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.{name.replace('-', '_')}").register(sub)
+    for command in sub.choices.values():  # what main() reports a mistyped option with
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.simplefilter("ignore", FutureWarning)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would print the top-level usage: show the subcommand's instead
+        args.command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
@@ -81,5 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m sgaplus.cli.main`: run the imported module, whose
+    # CLIError is the one the subcommands raise (this file, run as __main__, has its own copy)
+    from sgaplus.cli.main import main as package_main
+
+    sys.exit(package_main())

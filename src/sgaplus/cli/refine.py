@@ -6,21 +6,23 @@ import argparse
 import csv
 from pathlib import Path
 
-from .common import (add_model_args, add_refine_args, build_refiner, check_output,
-                     load_model_arg, method_and_schedule, print_json, progress_bar, write_atomic)
+from .common import (add_model_args, add_quiet_arg, add_refine_args, build_refiner, check_output,
+                     load_model_arg, method_and_schedule, positive, print_json, progress_bar,
+                     write_atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("refine", help="refine one image's latents; print bpp, PSNR, MS-SSIM and loss "
                                       "before/after")
-    p.add_argument("image", type=Path)
+    p.add_argument("image", type=Path, help="the image to refine (PNG, JPEG, WebP, TIFF, ...)")
     add_model_args(p)
     add_refine_args(p)
     p.add_argument("--out", type=Path, help="write the refined reconstruction (PNG)")
     p.add_argument("--history", type=Path, help="write the per-iteration history (CSV)")
-    p.add_argument("--log-every", type=int, default=10, help="history interval (default 10)")
+    p.add_argument("--log-every", type=positive("the history interval", integer=True), default=10, help="history interval (default 10)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_quiet_arg(p)
     p.set_defaults(func=run)
 
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     image = load_image(args.image)
     model = load_model_arg(args)
     refiner = build_refiner(args, model, log_every=args.log_every)
-    with progress_bar(args.iters, f"{refiner.method.name}", disable=args.json) as bar:
+    with progress_bar(args.iters, f"{refiner.method.name}", disable=args.json or args.quiet) as bar:
         result = refiner.refine(image.x, progress=lambda t, tau, loss: (
             bar.update(1), bar.set_postfix(loss=f"{loss:.4f}", T=f"{tau:.3f}")))
     b, a = result.before[0], result.after[0]
@@ -61,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             "schedule": refiner.schedule.name, "model": model.name, "lmbda": refiner.lmbda,
             "width": image.size[0], "height": image.size[1], "config": result.config,
         })
+        return 0
+    if args.quiet:
         return 0
     w, h = image.size
     print(f"{args.image} ({w}x{h})  model {model.name}  λ={refiner.lmbda:g} ({refiner.distortion.name})  "

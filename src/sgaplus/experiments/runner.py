@@ -19,6 +19,9 @@ from .provenance import header as make_header
 from .bits import codec_available
 from .report import read_result, render, section_from, write_result
 from .units import Store
+from . import register_all
+
+register_all()  # EXPERIMENTS holds every experiment before anything looks one up
 
 
 def build_context(protocol: Protocol, out: Path, data_dir: Path, models: list[str] | None,

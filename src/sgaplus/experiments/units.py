@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from ..fileperm import make_ordinary
 from ..images import to_pil
 from ..refine import Refiner
 from ..relax import get_relaxation
@@ -101,6 +102,7 @@ def _write_json(path: Path, obj: Any) -> None:
     """Atomic write: a crash never leaves a half unit that would be skipped later."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    make_ordinary(fd)  # readable like any other result file, not mkstemp's 0600
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=1, sort_keys=True)
     os.replace(tmp, path)

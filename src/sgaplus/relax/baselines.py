@@ -1,6 +1,7 @@
 """Baselines without an annealed rounding distribution (SGA+ paper, §4).
 
-STE: hard rounding forward, identity gradient (``compressai.ops.quantize_ste``).
+STE: hard rounding forward, identity gradient (``compressai.ops.quantize_ste``, written out
+here: importing CompressAI costs seconds, which ``sgaplus methods`` should not pay).
 Uniform noise: ``v + U(-1/2, 1/2)``, fresh each iteration (Ballé et al. 2017).
 Both ignore the temperature.
 """
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from compressai.ops import quantize_ste
 
 from .. import ops
 from .base import Relaxation, register_relaxation
@@ -25,7 +25,7 @@ class STE(Relaxation):
     def __call__(
         self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        return quantize_ste(v)
+        return (torch.round(v) - v).detach() + v
 
 
 @register_relaxation("noise")
