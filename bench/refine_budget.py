@@ -26,6 +26,7 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -34,6 +35,7 @@ from sgaplus.crops import kodak_dir
 from sgaplus.images import load_image
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
+from sgaplus.schedules.budget import Budget
 from sgaplus.zoo import load_model
 
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim08", "kodim13", "kodim15", "kodim20", "kodim23")
@@ -53,11 +55,21 @@ def crops(size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
+#: Refiner keyword arguments by settings and iterations: the paper's, the budgeted ones, and
+#: the budgeted ones with the paper's τ cap of 1 (what the hotter start adds).
+SETTINGS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "paper": lambda n: {"iters": n},
+    "budgeted": budgeted,
+    "budgeted, τ from 1": lambda n: {**budgeted(n), "schedule": Budget(t_max=1.0).spanning(n)},
+}
+
+
 def plan(budgets: tuple[int, ...]) -> list[tuple[str, str, int, int]]:
     """The runs (model, settings, iterations, seed), the most telling first: a stopped
     benchmark keeps what it finished, and a rerun goes on from there."""
     short = [n for n in budgets if n <= 250]
-    jobs = [(m, "budgeted", n, s) for n in short for s in SEEDS for m in MODELS]
+    jobs = [(m, settings, n, s) for settings in ("budgeted", "budgeted, τ from 1")
+            for n in short for s in SEEDS for m in MODELS]
     jobs += [(m, "paper", budgets[-1], s) for s in PAPER_SEEDS for m in MODELS]
     jobs += [(m, "budgeted", n, 0) for n in budgets[len(short):-1] for m in MODELS
              if n <= 500 or m == MODELS[-1]]
@@ -73,10 +85,14 @@ class Runs:
         self.models: dict[str, object] = {}
 
     def get(self, model: str, settings: str, iters: int, seed: int) -> dict:
-        key = f"{model}|{settings}|{iters}|seed{seed}|{self.size}px"
+        kw = SETTINGS[settings](iters)
+        name = settings
+        if settings != "paper":  # the key names the values, so other settings never match
+            sched = kw["schedule"]
+            name = f"budgeted(lr {kw['lr']:g}, tau {sched.t_max:g}->{sched.t_end:g})"
+        key = f"{model}|{name}|{iters}|seed{seed}|{self.size}px"
         if key not in self.data:
             m = self.models.setdefault(model, load_model(model))
-            kw = budgeted(iters) if settings == "budgeted" else {"iters": iters}
             log = 10 if settings == "paper" else 0
             result = Refiner(m, "ssl", seed=seed, log_every=log, device="cpu", **kw).refine(self.x)
             history: dict[str, list[float]] = {}
@@ -107,8 +123,8 @@ def main() -> None:
         runs.get(*job)
     # kept[settings][budget][(model, seed)] -> per-image fractions of the reference gain
     kept: dict[str, dict[int, dict[tuple[str, int], list[float]]]] = {
-        "paper": {n: {} for n in budgets}, "budgeted": {n: {} for n in budgets}}
-    seconds: dict[str, list[float]] = {"paper": [], "budgeted": []}
+        settings: {n: {} for n in budgets} for settings in SETTINGS}
+    seconds: dict[str, list[float]] = {settings: [] for settings in SETTINGS}
     for model in MODELS:
         papers = {s: runs.get(model, "paper", paper_iters, s) for s in PAPER_SEEDS}
         before = papers[0]["before"]
@@ -123,23 +139,25 @@ def main() -> None:
                 losses = paper["after"] if n == paper_iters else paper["history"][str(n)]
                 kept["paper"][n][model, seed] = fractions(losses)
         for m, settings, n, seed in jobs:
-            if m == model and settings == "budgeted":
-                run = runs.get(model, "budgeted", n, seed)
-                seconds["budgeted"].append(run["seconds"] / n)
-                kept["budgeted"][n][model, seed] = fractions(run["after"])
+            if m == model and settings != "paper":
+                run = runs.get(model, settings, n, seed)
+                seconds[settings].append(run["seconds"] / n)
+                kept[settings][n][model, seed] = fractions(run["after"])
 
     schedule = budgeted(250)["schedule"]
     say(f"{len(IMAGES)} crops {size}x{size} (centres of {', '.join(IMAGES)}), models "
         f"{' and '.join(MODELS)}. Budgeted settings at N "
         f"iterations: lr {budgeted(250)['lr']:g} decaying linearly to 0 at N, τ from "
-        f"{schedule.t_max:g} to {schedule.t_end:g} over N (schedule `budget`).")
+        f"{schedule.t_max:g} to {schedule.t_end:g} over N (schedule `budget`); the last row, "
+        "the same with τ from 1 (the paper's cap), shows what the hotter start adds.")
     say()
     say("Gain kept, mean over models, images and seeds (min-max of the per-seed means; "
         "runs of one seed or one model say so):")
     say()
     say("| settings | " + " | ".join(f"{n} it" for n in budgets) + " |")
     say("|---|" + "---:|" * len(budgets))
-    for settings, label in (("paper", "paper (lr 0.005, `sgaplus` τ)"), ("budgeted", "budgeted")):
+    for settings, label in (("paper", "paper (lr 0.005, `sgaplus` τ)"), ("budgeted", "budgeted"),
+                            ("budgeted, τ from 1", "budgeted, τ from 1")):
         cells = []
         for n in budgets:
             runs_n = kept[settings][n]

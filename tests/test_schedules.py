@@ -51,10 +51,12 @@ def test_config_round_trip():
 
 
 def test_budget_schedule_spans_its_budget():
-    s = get_schedule("budget", iters=250, t_end=0.3)
-    assert s(0) == 1.0 and s(250) == pytest.approx(0.3) and s(125) == pytest.approx(0.3 ** 0.5)
-    # The paper's schedule is the budget schedule of 2000 iterations ending at e^-2.
-    paper, stretched = get_schedule("sgaplus"), get_schedule("budget", iters=2000, t_end=math.exp(-2))
+    s = get_schedule("budget", iters=250, t_max=1.25, t_end=0.3)
+    assert s(0) == 1.25 and s(250) == pytest.approx(0.3) and s(125) == pytest.approx((1.25 * 0.3) ** 0.5)
+    assert get_schedule("budget", iters=250).spanning(500)(500) == pytest.approx(0.3)
+    # The paper's schedule is the budget schedule of 2000 iterations from 1 to e^-2.
+    paper = get_schedule("sgaplus")
+    stretched = get_schedule("budget", iters=2000, t_max=1.0, t_end=math.exp(-2))
     assert all(stretched(t) == pytest.approx(paper(t)) for t in range(0, 2500, 50))
     with pytest.raises(ValueError, match="t_end <= t_max"):
         get_schedule("budget", t_end=2.0)
@@ -66,5 +68,5 @@ def test_budgeted_settings_tie_everything_to_the_budget():
 
     kw = budgeted(100)
     assert kw["iters"] == 100 and kw["lr"] == BUDGET_LR and kw["lr_decay"] == "linear"
-    assert kw["schedule"](0) == 1.0 and kw["schedule"](100) == pytest.approx(kw["schedule"].t_end)
+    assert kw["schedule"](0) == kw["schedule"].t_max and kw["schedule"](100) == pytest.approx(0.3)
     assert budgeted(0)["iters"] == 0  # no refinement: the schedule is never asked

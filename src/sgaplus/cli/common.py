@@ -261,10 +261,33 @@ def progress_bar(total: int, desc: str, disable: bool = False):
 
     It first draws at an update 0.1 s in, inside the caller's ``with``: drawn from the
     constructor, a SIGTERM or Ctrl-C landing there (before ``with`` owns the bar) left the
-    bar on the line, in front of the one-line message.
+    bar on the line, in front of the one-line message. It also clears a bar drawn by an
+    update that a signal interrupted (see :func:`_bar_class`).
     """
+    disable = disable or not sys.stderr.isatty()
+    return _bar_class()(total=total, desc=desc, unit="it", file=sys.stderr, leave=False,
+                        disable=disable, dynamic_ncols=True, delay=0.1)
+
+
+def _bar_class():
+    """tqdm, except that ``close`` erases the line of any bar it drew. tqdm draws, then
+    records what and when; a signal between the two (right after the bar appears, when a
+    user or a test sees it and presses Ctrl-C) made ``close`` believe nothing, or a
+    shorter line, was drawn, and left the bar in front of the one-line message."""
     from tqdm import tqdm
 
-    disable = disable or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="it", file=sys.stderr, leave=False,
-                disable=disable, dynamic_ncols=True, delay=0.1)
+    class Bar(tqdm):
+        drawn = False
+
+        def display(self, *args: Any, **kwargs: Any) -> Any:
+            self.drawn = True
+            return super().display(*args, **kwargs)
+
+        def close(self) -> None:
+            erase = self.drawn and not self.disable
+            super().close()
+            if erase:  # blanks up to the last column, which would wrap on some terminals
+                self.fp.write("\r" + " " * ((self.ncols or 80) - 1) + "\r")
+                self.fp.flush()
+
+    return Bar
