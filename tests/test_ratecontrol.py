@@ -17,7 +17,8 @@ ITERS = 250
 
 
 class Family:
-    """A made-up image: model q's unrefined file has 0.25·1.6^(q−1) bpp and 28 + 1.2 (q−1) dB;
+    """A made-up image: model q's unrefined file has 0.25·1.4^(q−1) bpp and 28 + 1.2 (q−1) dB
+    (about the family's steps on Kodak);
     refinement at λ_q·2^k adds what ``FIT`` predicts, off by ``err`` (a factor on the slope
     and an offset), as a real image would be. Records every call."""
 
@@ -27,7 +28,7 @@ class Family:
 
     def __call__(self, c: Candidate, lmbda: float | None, start: object) -> tuple[float, float, str]:
         q = int(c.spec.split(":")[1])
-        b0, p0 = 0.25 * 1.6 ** (q - 1), 28 + 1.2 * (q - 1)
+        b0, p0 = 0.25 * 1.4 ** (q - 1), 28 + 1.2 * (q - 1)
         self.calls.append((c.spec, lmbda, start))
         if lmbda is None:
             return b0, p0, f"{c.spec} unrefined"
@@ -43,7 +44,7 @@ class Family:
 
 
 @pytest.mark.parametrize("factor, offset", [(1.0, 0.0), (1.4, 0.05), (0.7, -0.04)])
-@pytest.mark.parametrize("bpp", [0.3, 0.47, 0.8])
+@pytest.mark.parametrize("bpp", [0.3, 0.42, 0.62])
 def test_bpp_target_met_within_3_percent_never_above(bpp, factor, offset):
     image = Family(factor, offset)
     best, tried = control(image, FAMILY, Target("bpp", bpp), PIXELS, ITERS)
@@ -64,8 +65,8 @@ def test_psnr_target_met_within_a_tenth_of_a_db(psnr, factor, offset):
 
 
 def test_size_target_is_bytes():
-    best, _ = control(Family(), FAMILY, Target("size", 4000), PIXELS, ITERS)
-    assert 4000 * 0.97 <= best.bpp * PIXELS / 8 <= 4000
+    best, _ = control(Family(), FAMILY, Target("size", 3500), PIXELS, ITERS)
+    assert 3500 * 0.97 <= best.bpp * PIXELS / 8 <= 3500
 
 
 def test_the_model_nearest_its_own_lambda_is_chosen():
@@ -73,9 +74,9 @@ def test_the_model_nearest_its_own_lambda_is_chosen():
     the first refinement, after unrefined files of the middle model and model 2 only."""
     image = Family()
     a_b = coefficients(ITERS)[0]
-    target = 0.4 * 2 ** a_b * (1 - 0.015)
+    target = 0.35 * 2 ** a_b * (1 - 0.015)
     best, tried = control(image, FAMILY, Target("bpp", target), PIXELS, ITERS)
-    assert best.candidate.spec == "m:2" and best.lmbda == pytest.approx(0.0067, rel=0.1)
+    assert best.candidate.spec == "m:2" and abs(math.log2(best.lmbda / 0.0067)) < 0.5
     assert image.refinements == 1 and [c[0] for c in image.calls if c[1] is None] == ["m:2", "m:1"]
 
 
@@ -105,14 +106,14 @@ def test_a_size_beyond_the_family_gets_the_largest_file():
 
 def test_one_model_moves_only_lambda():
     image = Family()
-    best, _ = control(image, FAMILY[2:3], Target("bpp", 0.6), PIXELS, ITERS)
-    assert best.candidate.spec == "m:3" and 0.6 * 0.97 <= best.bpp <= 0.6
+    best, _ = control(image, FAMILY[2:3], Target("bpp", 0.52), PIXELS, ITERS)
+    assert best.candidate.spec == "m:3" and 0.52 * 0.97 <= best.bpp <= 0.52
     assert {c[0] for c in image.calls} == {"m:3"}
 
 
 def test_without_refinement_the_best_unrefined_file():
     image = Family()
-    best, _ = control(image, FAMILY, Target("bpp", 0.5), PIXELS, 0)
+    best, _ = control(image, FAMILY, Target("bpp", 0.4), PIXELS, 0)
     assert best.candidate.spec == "m:2" and best.lmbda is None and image.refinements == 0
 
 
