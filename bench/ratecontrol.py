@@ -123,7 +123,9 @@ def evaluate(args: argparse.Namespace) -> None:
     size, photos, iters = (64, EVAL_PHOTOS[:2], 20) if args.quick else (192, EVAL_PHOTOS, EVAL_ITERS)
     members = rate_family("default") or []
     plan_models = tuple(Candidate(spec, lmbda) for spec, lmbda in members)
+    start = (len(members) - 1) // 2  # where compress starts, the model it loads first
     default = load_model(members[2][0])
+    first = load_model(members[start][0])
     refiner = Refiner(default, "ssl", log_every=0, device="cpu", **budgeted(iters))
     say(f"{len(photos)} crops {size}x{size} of BSDS500 test ({', '.join(photos)}); {iters} "
         f"budgeted iterations per refinement; family {members[0][0]} .. {members[-1][0]}.")
@@ -150,7 +152,8 @@ def evaluate(args: argparse.Namespace) -> None:
         for target in targets:
             cpu = time.process_time()
             try:
-                coded = code_image(image, default, refiner, RatePlan(target, plan_models))
+                coded = code_image(image, first, refiner.variant(model=first),
+                                   RatePlan(target, plan_models, start))
             except TargetNotReached as exc:
                 say(f"| {photo} | {target.describe()} | | | error after {time.process_time() - cpu:.1f} s: "
                     f"{exc} | | | {(time.process_time() - cpu) / ref_cpu:.2f}x |")

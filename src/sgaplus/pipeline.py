@@ -60,7 +60,7 @@ class RatePlan:
 
     target: Target
     candidates: tuple[Candidate, ...]
-    start: int = 0
+    start: int
 
 
 def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,

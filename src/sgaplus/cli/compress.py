@@ -258,7 +258,7 @@ def rate_plan(args: argparse.Namespace, target: Target | None, model: LatentMode
     if members:
         return RatePlan(target, tuple(Candidate(spec, lmbda) for spec, lmbda in members),
                         start=(len(members) - 1) // 2)
-    return RatePlan(target, (Candidate(args.model, args.lmbda if args.distortion else model.lmbda),))
+    return RatePlan(target, (Candidate(args.model, args.lmbda if args.distortion else model.lmbda),), 0)
 
 
 def run(args: argparse.Namespace) -> int:
