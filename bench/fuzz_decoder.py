@@ -271,6 +271,10 @@ def decode_in_child(model: LatentModel, data: bytes, timeout: float, reshuffle: 
         os.close(r)
         code = 0
         try:
+            # The parent's intra-op thread pool did not survive the fork; a parallel
+            # region in the child would wait on those threads for ever (as DataLoader's
+            # workers do, run one thread).
+            torch.set_num_threads(1)
             if reshuffle is not None:
                 junk = _reshuffle_heap(reshuffle)
                 data = bytes(bytearray(data))

@@ -371,11 +371,13 @@ def test_sigterm_during_refinement_in_a_real_process(tmp_path, tiny_ckpt, photo_
                              "-o", str(out / "a.sgp"), "--model", str(tiny_ckpt), "--iters", "1000000",
                              "--device", "cpu"], stderr=child)
     os.close(child)
-    seen, deadline, sent = b"", time.monotonic() + 150, False
+    seen, deadline, sent, drawn = b"", time.monotonic() + 150, False, None
     try:
         while time.monotonic() < deadline:  # keep reading: a full terminal would block the bar
-            if not sent and b"ssl" in seen:
-                proc.send_signal(signal.SIGTERM)
+            if drawn is None and b"ssl" in seen:
+                drawn = time.monotonic()
+            if not sent and drawn is not None and time.monotonic() > drawn + 1.0:
+                proc.send_signal(signal.SIGTERM)  # a second into refining, not mid-draw
                 sent = True
             if select.select([parent], [], [], 0.2)[0]:
                 try:
