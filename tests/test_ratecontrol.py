@@ -9,7 +9,7 @@ import pytest
 
 from sgaplus.cli.main import main
 from sgaplus.ratecontrol import (FIT, MAX_CORRECTIONS, SPAN, Candidate, Target, TargetNotReached,
-                                 coefficients, control)
+                                 _Search, coefficients, control)
 
 FAMILY = [Candidate(f"m:{q}", lmbda) for q, lmbda in enumerate((0.0035, 0.0067, 0.013, 0.025), 1)]
 PIXELS = 256 * 256
@@ -78,6 +78,17 @@ def test_the_model_nearest_its_own_lambda_is_chosen():
     best, tried = control(image, FAMILY, Target("bpp", target), PIXELS, ITERS)
     assert best.candidate.spec == "m:2" and abs(math.log2(best.lmbda / 0.0067)) < 0.5
     assert image.refinements == 1 and [c[0] for c in image.calls if c[1] is None] == ["m:2", "m:1"]
+
+
+def test_corrections_stay_between_points_either_side_of_the_aim():
+    """Refinement's response bends: a secant through the last two points (slope 0.1 dB per
+    octave here) would leap to k = -3, out of the bracket [0, 0.5] that the points
+    either side of the aim make; regula falsi interpolates within it."""
+    search = _Search(Family(), FAMILY, Target("psnr", 30.0), PIXELS, ITERS, 1)
+    aim = search.aim
+    points = [(0.0, aim - 0.4, None), (1.0, aim + 0.4, None), (0.5, aim + 0.35, None)]
+    assert search.step(points) == pytest.approx(0.4 * 0.5 / 0.75)
+    assert search.step(points[:2]) == pytest.approx(0.5)
 
 
 def test_out_of_reach_fails_before_refining_and_names_the_nearest_file():

@@ -26,8 +26,9 @@ QUALITIES: dict[int, tuple[int, float]] = {
 #: --effort -> refinement iterations (9: the paper's settings, 1-8: budgeted).
 EFFORT_ITERS = (0, 25, 50, 100, 150, 250, 400, 600, 1000, 2000)
 
-#: ``compress`` without --effort (nor --iters): 250 budgeted iterations, about 95 % of the
-#: paper's 2000-iteration gain (docs/bench/refine_budget.md).
+#: ``compress`` without --effort (nor --iters): 250 budgeted iterations, which kept 97.7 % of
+#: the paper's 2000-iteration gain on eight Kodak crops (docs/bench/refine_budget.md) and
+#: 96.2 % on four others (docs/bench/presets.md), at an eighth of the iterations.
 DEFAULT_EFFORT = 5
 
 #: The paper's settings (the Refiner's defaults), what effort 9 runs.

@@ -16,7 +16,8 @@ near that model's own. Here the family is the first knob and λ the second:
    smallest |k| is chosen: the one refined nearest its own λ, where it is best;
 3. **one refinement** at that (model, λ'), aimed at the middle of the tolerance window and
    judged on the real file; when it misses, corrections: along the predicted slope from
-   the measured point, then through the last two measured points (a secant). A
+   the measured point, then through the last two measured points (a secant), or, once
+   two measured points lie either side of the aim, between them (regula falsi). A
    correction continues from the nearest refined latents for :data:`CORRECTION` of the
    iterations (λ moved a little, so the latents need to move a little), so a miss costs a
    quarter of a refinement, not a whole one. The first refinement also measures what
@@ -226,6 +227,24 @@ class _Search(Generic[T]):
             f"{self.target.describe()} is out of reach of {family} (λ within {2 ** SPAN:g}x of "
             f"each model's own){predicted}; the nearest file: {self.nearest()}")
 
+    def step(self, points: list[tuple[float, float, Probe[T]]]) -> float:
+        """The next k on one model from its measured (k, value) points: between the nearest
+        points either side of the aim once they bracket it (regula falsi: a secant through
+        the last two can leave the bracket where refinement's response bends), else a
+        secant through the last two, else the predicted slope from the last point."""
+        below = [p for p in points if p[1] < self.aim]
+        above = [p for p in points if p[1] >= self.aim]
+        if below and above:
+            (k0, v0, _), (k1, v1, _) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
+            if v1 > v0:
+                return k0 + (self.aim - v0) * (k1 - k0) / (v1 - v0)
+        slope = self.slope
+        if len(points) > 1:
+            (k0, v0, _), (k1, v1, _) = points[-2], points[-1]
+            if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
+                slope = (v1 - v0) / (k1 - k0)
+        return points[-1][0] + (self.aim - points[-1][1]) / slope
+
     def run(self) -> tuple[Probe[T], list[Probe[T]]]:
         base: dict[int, float] = {}
         self.walk(base, self.start, self.shift)
@@ -254,12 +273,7 @@ class _Search(Generic[T]):
             if start is None:  # a whole refinement: what refinement adds to *this* image
                 shift = self.value(probe) - base[i] - self.slope * k
             points.append((k, self.value(probe), probe))
-            slope = self.slope
-            if len(points) > 1:
-                (k0, v0, _), (k1, v1, _) = points[-2], points[-1]
-                if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
-                    slope = (v1 - v0) / (k1 - k0)
-            new_k = max(-SPAN, min(SPAN, k + (self.aim - points[-1][1]) / slope))
+            new_k = max(-SPAN, min(SPAN, self.step(points)))
             # With this image's own shift another model may now need a smaller move of λ
             # (judged once, after the first refinement, so the search never oscillates).
             first = len(self.tried) == len(base) + 1

@@ -81,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rate.add_argument("--target-bpp", type=float, metavar="BPP",
                       help="rate control: the best file of at most BPP bits per pixel, choosing the model "
                            "(of the family: sgaplus-msh, or --model ARCHITECTURE without a quality) "
-                           "and λ; costs one to three refinements")
+                           "and λ; costs one refinement and up to three quarter-length corrections "
+                           "(docs/bench/ratecontrol.md)")
     rate.add_argument("--target-size", type=float, metavar="BYTES",
                       help="rate control: the best file of at most BYTES bytes (as --target-bpp)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
@@ -283,8 +284,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(row, report)
     elif not args.quiet:
         refinements = sum(p["lmbda"] is not None for p in row.get("probes", []))
-        chosen = (f", {row['model']} at λ {row['lmbda']:.4g} ({len(row['probes']) - refinements} "
-                  f"unrefined files, {refinements} refinements)") if plan else ""
+        unrefined = len(row.get("probes", [])) - refinements
+        chosen = (f", {row['model']} at λ {row['lmbda']:.4g} ({unrefined} unrefined "
+                  f"file{'s' * (unrefined != 1)}, {refinements} refinement{'s' * (refinements != 1)})"
+                  ) if plan else ""
         ssim = "" if row["ms_ssim"] is None else \
             f", MS-SSIM {row['ms_ssim']:.4f} ({row['ms_ssim_db']:.2f} dB)"
         print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
