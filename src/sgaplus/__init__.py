@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     "HardLatents": "latent_model", "LatentModel": "latent_model",
-    "Refiner": "refine", "RefineResult": "refine",
+    "Refiner": "refine", "RefineResult": "refine", "RefineConfig": "refine_config",
     "RELAXATIONS": "relax", "get_relaxation": "relax",
     "SCHEDULES": "schedules", "get_schedule": "schedules",
     "load_model": "zoo",

@@ -186,6 +186,7 @@ def refine_units(store: Any, jobs: list, images: list, max_batch: int,
     import ray
 
     from .experiments.data import by_shape
+    from .experiments.units import slug
 
     gpu = use_gpus(store.device)
     models: dict[str, Any] = {}
@@ -204,14 +205,14 @@ def refine_units(store: Any, jobs: list, images: list, max_batch: int,
     def done(key: tuple, result: tuple[list, float]) -> None:
         job, batch = key
         store.save(job, result[0])
-        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: "
+        log(f"  {job.model.key} {slug(job.setting)} {', '.join(im.id for im in batch)}: "
             f"done in {result[1]:.0f} s")
 
     def failed(key: tuple, message: str) -> None:
         nonlocal failures
         job, batch = key
         failures += 1
-        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: failed: {message}")
+        log(f"  {job.model.key} {slug(job.setting)} {', '.join(im.id for im in batch)}: failed: {message}")
 
     run(tasks(), _slots(gpu), done, failed)
     return failures

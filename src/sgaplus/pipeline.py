@@ -27,15 +27,18 @@ from .loss import ms_ssim_8bit
 from .ops import decibels
 from .ratecontrol import CORRECTION, Candidate, Target, control
 from .refine import ProgressFn, Refiner
+from .refine_config import RefineConfig
 
 
 @dataclass
 class Coded:
     """One image refined, encoded and decoded back: the file and what it decodes to.
 
-    ``probes``: with rate control, every file it made (model, λ or None for unrefined,
-    iterations, bpp, PSNR), in order; None without it. ``latents``: the refined latents
-    before rounding, where a correction continues (rate control; None unrefined).
+    ``config``: the refinement's (the last one's with rate control; a correction continues
+    from earlier latents, which ``iters`` counts in). ``probes``: with rate control, every
+    file it made (model, λ or None for unrefined, iterations, bpp, PSNR), in order; None
+    without it. ``latents``: the refined latents before rounding, where a correction
+    continues (rate control; None unrefined).
     """
 
     data: bytes
@@ -48,6 +51,7 @@ class Coded:
     method: str
     lmbda: float
     distortion: str
+    config: RefineConfig
     probes: list[dict[str, object]] | None = None
     latents: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
@@ -91,7 +95,7 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
             ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
             latents = (result.latents[0][i:i + 1], result.latents[1][i:i + 1]) if result.iters else None
             coded.append(Coded(data, model.name, result.after[i].bpp, psnr, *ssim_figures, iters, method,
-                               refiner.lmbda, refiner.distortion.name, latents=latents))
+                               refiner.lmbda, refiner.distortion.name, refiner.config, latents=latents))
     except (MemoryError, RuntimeError) as exc:
         if not memory.is_out_of_memory(exc):
             raise

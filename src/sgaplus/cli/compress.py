@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args,
-                     build_refiner, check_output, load_model_arg, method_and_schedule, print_json,
-                     progress_bar, write_atomic)
+                     build_refiner, check_output, load_model_arg, print_json, progress_bar,
+                     refine_config, write_atomic)
 from .main import CLIError
 from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
@@ -121,7 +121,7 @@ def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, second
         "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
         "psnr": coded.psnr, "ms_ssim": coded.ms_ssim, "ms_ssim_db": coded.ms_ssim_db,
         "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": coded.lmbda,
-        "distortion": coded.distortion, "model": coded.model, **extra,
+        "distortion": coded.distortion, "model": coded.model, "config": coded.config.to_dict(), **extra,
     }
 
 
@@ -170,8 +170,8 @@ def compress_refiner(args: argparse.Namespace, model: LatentModel) -> Refiner:
 
 def refine_settings(args: argparse.Namespace) -> None:
     """Fill ``args.iters``/``lr``/``lr_decay``/``schedule`` from ``--effort`` (default
-    :data:`~sgaplus.presets.DEFAULT_EFFORT`), or from the Refiner's own defaults where an
-    expert flag replaces the preset (see the module docstring)."""
+    :data:`~sgaplus.presets.DEFAULT_EFFORT`); where an expert flag replaces the preset, those
+    not given keep RefineConfig's defaults (the paper's; see the module docstring)."""
     from ..presets import DEFAULT_EFFORT, effort
 
     expert = [flag for flag, dest in EXPERT_FLAGS if getattr(args, dest) is not None]
@@ -183,12 +183,8 @@ def refine_settings(args: argparse.Namespace) -> None:
         raise CLIError(f"--effort sets the iterations, lr and schedule; drop {expert[0]} (or --effort)")
     if expert:
         args.iters = CLI_ITERS if args.iters is None else args.iters
-        args.lr = 0.005 if args.lr is None else args.lr
-        args.lr_decay = args.lr_decay or "constant"
         return
-    settings = effort(DEFAULT_EFFORT if args.effort is None else args.effort)
-    args.iters, args.lr, args.lr_decay = settings["iters"], settings["lr"], settings["lr_decay"]
-    args.schedule = settings["schedule"].name if settings["schedule"] is not None else None
+    vars(args).update(effort(DEFAULT_EFFORT if args.effort is None else args.effort))
 
 
 def apply_quality(args: argparse.Namespace) -> None:
@@ -264,7 +260,7 @@ def rate_plan(args: argparse.Namespace, target: Target | None, model: LatentMode
 def run(args: argparse.Namespace) -> int:
     refine_settings(args)
     apply_quality(args)
-    method_and_schedule(args)  # unknown method or parameter: fail before any work
+    refine_config(args)  # unknown method or parameter: fail before any work
     target = rate_target(args)
     if args.input.is_dir():
         return _run_folder(args, target)

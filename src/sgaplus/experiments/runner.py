@@ -18,7 +18,7 @@ from .protocol import Protocol
 from .provenance import header as make_header
 from .bits import codec_available
 from .report import read_result, render, section_from, write_result
-from .units import Store
+from .units import Store, slug
 from . import register_all
 
 register_all()  # EXPERIMENTS holds every experiment before anything looks one up
@@ -59,10 +59,10 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
 
         def progress(t: int, total: int) -> None:
             if t % every == 0:
-                log(f"  {name} [{i}/{len(todo)}] {job.setting.slug()[:60]}: {t}/{total}")
+                log(f"  {name} [{i}/{len(todo)}] {slug(job.setting)[:60]}: {t}/{total}")
 
         spent = ctx.store.run(job, ctx.images, ctx.protocol.batch, progress)
-        log(f"  {name} [{i}/{len(todo)}] {job.model.key} {job.setting.slug()} done in {spent:.0f} s")
+        log(f"  {name} [{i}/{len(todo)}] {job.model.key} {slug(job.setting)} done in {spent:.0f} s")
 
 
 #: The analysis code itself: a changed experiment module re-analyses stored units.
@@ -77,7 +77,7 @@ def refinement_seconds(ctx: Context, name: str) -> float:
         for im in ctx.images:
             unit = ctx.store.load(job.model, job.setting, im.id)
             if unit is not None:
-                batches[(job.model.key + job.setting.slug(), unit["finished"])] = unit["batch_seconds"]
+                batches[(job.model.key + slug(job.setting), unit["finished"])] = unit["batch_seconds"]
     return sum(batches.values())
 
 

@@ -10,14 +10,15 @@ from .bd import Curve, bd_rate
 from .context import Claim, Context, Experiment, Section, register
 from .models import ModelRef
 from .plotting import legend, fmt, plt, save, table
-from .units import Job, Setting
+from ..refine_config import RefineConfig
+from .units import Job
 
 
 def models(ctx: Context) -> list[ModelRef]:
     return ctx.family if ctx.protocol.smr_all_models else [ctx.main]
 
 
-def settings(ctx: Context, model: ModelRef) -> list[tuple[float, Setting]]:
+def settings(ctx: Context, model: ModelRef) -> list[tuple[float, RefineConfig]]:
     """(λ, setting) pairs, the model's own λ included, sorted by λ."""
     lams = sorted({model.lmbda, *ctx.protocol.smr_lambdas})
     return [(lam, ctx.setting("ssl", lmbda=None if lam == model.lmbda else lam)) for lam in lams]
