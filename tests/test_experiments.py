@@ -118,6 +118,24 @@ def test_units_record_provenance(env, ran):
                 "batch_seconds"} <= set(unit)
 
 
+def test_a_unit_reruns_from_its_record(env, ran):
+    """A unit records its setting and the Refiner's resolved config; that record rebuilds the
+    Refiner, and refining the unit's batch again gives its figures."""
+    import torch
+
+    from sgaplus.refine import Refiner
+    from sgaplus.refine_config import RefineConfig
+
+    ctx, _ = env
+    setting = ctx.setting("ssl3")
+    unit = ctx.store.load(ctx.main, setting, ctx.images[0].id)
+    assert RefineConfig.from_dict(unit["setting"]) == setting
+    refiner = Refiner(ctx.main.model, RefineConfig.from_dict(unit["refiner"]))
+    assert refiner.config.to_dict() == unit["refiner"] and unit["batch_size"] == len(ctx.images)
+    result = refiner.refine(torch.cat([im.x for im in ctx.images]))  # the noise depends on batch-mates
+    assert result.after[0].as_dict() == unit["after"]
+
+
 def test_rd_reports_bd_rows(ran):
     """Every comparison at every checkpoint has a row (untrained tiny models may give no overlap)."""
     data = ran["rd"].data
