@@ -143,3 +143,21 @@ def test_compress_json_reruns_from_its_config(capsys, tmp_path, tiny_ckpt, photo
     model = load_model(str(tiny_ckpt))
     coded = code_images([load_image(photo_png)], model, Refiner(model, config))[0]
     assert coded.data == sgp.read_bytes()
+
+
+def test_experiment_settings_keep_their_unit_folders():
+    """An experiment's setting is a RefineConfig; its slug still names the committed quick
+    protocol's unit folders (so ``--report-only`` finds them)."""
+    from pathlib import Path
+
+    from sgaplus.experiments import PROTOCOLS
+    from sgaplus.experiments.units import slug
+
+    units = Path(__file__).parents[1] / "docs" / "results" / "quick" / "units"
+    folders = {p.name for p in units.glob("*/*")}
+    quick = PROTOCOLS["quick"]
+    for method in quick.methods_for_curves():
+        setting = RefineConfig(method=method, iters=quick.iters, lr=quick.lr, seed=quick.seed,
+                               precision=quick.precision, log_every=quick.log_every)
+        assert slug(setting) in folders
+    assert slug(RefineConfig(iters=0)) == "base__lamown" and "base__lamown" in folders

@@ -10,8 +10,10 @@ included) over the original pixels; ``bpp_estimated`` is the refinement's
 How much to refine is ``--effort`` (:mod:`sgaplus.presets`; default 5: 250 iterations
 of the budgeted settings, about 95 % of the paper's 2000-iteration gain); ``--effort 9``
 is the paper's settings, ``--no-refine`` = ``--effort 0``. The expert flags ``--iters``,
-``--lr``, ``--lr-decay`` and ``--schedule`` replace the preset by the Refiner's own
-settings (the paper's unless changed; ``--iters`` alone: the paper's for that many).
+``--lr``, ``--lr-decay`` and ``--schedule`` replace the preset by RefineConfig's defaults
+(the paper's unless changed; ``--iters`` alone: the paper's for that many). ``--json``
+records the refinement's config (:class:`~sgaplus.refine_config.RefineConfig`), which
+re-runs it.
 What to spend is ``-q`` (a model and λ of the family) or a rate-control target
 (:mod:`sgaplus.ratecontrol`, which chooses both).
 """

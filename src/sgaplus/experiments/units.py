@@ -50,9 +50,9 @@ def slug(setting: RefineConfig) -> str:
 
     extra = "".join(f"_{name}{getattr(setting, name)}" for name in _UNLESS_DEFAULT
                     if getattr(setting, name) != getattr(RefineConfig, name))
-    return (f"{spell(setting.relaxation().config(), 'method')}__{spell(setting.temperature().config(), 'schedule')}"
-            f"__it{setting.iters}_lr{setting.lr:g}_lam{lam}_s{setting.seed}_{setting.precision}"
-            f"_log{setting.log_every}{extra}")
+    method, schedule = setting.relaxation().config(), setting.temperature().config()
+    return (f"{spell(method, 'method')}__{spell(schedule, 'schedule')}__it{setting.iters}_lr{setting.lr:g}"
+            f"_lam{lam}_s{setting.seed}_{setting.precision}_log{setting.log_every}{extra}")
 
 
 @dataclass(frozen=True)
