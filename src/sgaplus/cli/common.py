@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..fileperm import make_ordinary
-from .main import CLIError
+from .errors import CLIError
 from .paths import is_stdio, write_stdout
 
 

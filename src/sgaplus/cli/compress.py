@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args,
                      build_refiner, check_output, load_model_arg, method_and_schedule, print_json,
                      progress_bar, write_atomic)
-from .main import CLIError
+from .errors import CLIError
 from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
 if TYPE_CHECKING:

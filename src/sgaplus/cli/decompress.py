@@ -25,7 +25,7 @@ from typing import Any
 from PIL import Image
 
 from .common import add_max_pixels_arg, add_quiet_arg, check_output, print_json, write_atomic
-from .main import CLIError
+from .errors import CLIError
 from .paths import (finished, is_stdio, output_folder, print_failures, read_input, single_output,
                     skipped_note)
 

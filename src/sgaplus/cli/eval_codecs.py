@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .main import CLIError
+from .errors import CLIError
 
 CHECK_IMAGE = "astronaut"
 
