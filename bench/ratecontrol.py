@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 import _env
-from sgaplus.crops import data_root
+from sgaplus.util import data_root
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
 from sgaplus.ratecontrol import PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from ..fileperm import make_ordinary
+from ..util import atomic_write
 from .errors import CLIError
 from .paths import is_stdio, write_stdout
 
@@ -138,32 +138,29 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def refine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`sgaplus.files.build_refiner`'s keywords from :func:`add_refine_args`' and
+    :func:`add_model_args`' arguments."""
+    return {"method": args.method, "params": parse_params(args.param), "schedule": args.schedule,
+            "schedule_params": parse_params(args.schedule_param), "iters": args.iters, "lr": args.lr,
+            "lr_decay": args.lr_decay, "lmbda": args.lmbda, "distortion": args.distortion,
+            "seed": args.seed, "device": args.device, "time_budget": args.time_budget,
+            "patience": args.patience, "max_memory": args.max_memory}
+
+
 def method_and_schedule(args: argparse.Namespace):
     """Build the relaxation and schedule named on the command line (fails fast)."""
-    from ..relax import get_relaxation
-    from ..schedules import get_schedule
+    from ..files import method_and_schedule
 
-    method = get_relaxation(args.method, **parse_params(args.param))
-    schedule = args.schedule or method.default_schedule
-    params = parse_params(args.schedule_param)
-    built = get_schedule(schedule, **params)
-    # A schedule tied to its budget (``budget``) spans the run's iterations unless told otherwise.
-    return method, built if "iters" in params else built.spanning(args.iters)
+    return method_and_schedule(args.method, parse_params(args.param), args.schedule,
+                               parse_params(args.schedule_param), args.iters)
 
 
 def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
-    """The command's Refiner; on a CPU the process keeps freed memory (sgaplus.allocator)."""
-    from ..allocator import keep_freed_memory
-    from ..refine import Refiner
+    """The command's Refiner (:func:`sgaplus.files.build_refiner`)."""
+    from ..files import build_refiner
 
-    method, schedule = method_and_schedule(args)
-    refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay,
-                      lmbda=args.lmbda, distortion=args.distortion, seed=args.seed, device=args.device,
-                      time_budget=args.time_budget, patience=args.patience,
-                      max_memory=args.max_memory, **extra)
-    if refiner.device.type == "cpu":
-        keep_freed_memory()
-    return refiner
+    return build_refiner(model, **refine_options(args), **extra)
 
 
 def load_model_arg(args: argparse.Namespace):
@@ -208,36 +205,13 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool) -> None
     """Write through a temporary file in the same folder, then move it into place: never a
     partial file. Without ``force`` the move is a hard link, which fails if anything has
     appeared at ``path`` since :func:`check_output` (the run may take minutes); the
-    temporary file goes in every case, also on Ctrl-C and SIGTERM. ``-`` is standard output."""
+    temporary file goes in every case, also on Ctrl-C and SIGTERM (:func:`sgaplus.util.atomic_write`).
+    ``-`` is standard output."""
     if is_stdio(path):
         write_stdout(write, path.suffix or ".tmp")
         return
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        make_ordinary(tmp)  # as open() would create it, not mkstemp's 0600
-        write(Path(tmp))
-        if force:
-            os.replace(tmp, path)
-        else:
-            _link_exclusive(Path(tmp), path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _link_exclusive(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` exists, atomically."""
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: claim the name, then fill it
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            os.replace(tmp, path)
+        atomic_write(path, write, exclusive=not force)
     except FileExistsError:
         raise CLIError(f"{path} appeared while sgaplus was working and was left alone; "
                        f"pass --force to overwrite it") from None

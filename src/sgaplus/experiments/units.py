@@ -10,8 +10,6 @@ what makes ``sgaplus experiment all`` resumable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,11 +18,11 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from ..fileperm import make_ordinary
 from ..images import to_pil
 from ..refine import Refiner
 from ..relax import get_relaxation
 from ..schedules import get_schedule
+from ..util import atomic_write
 from .bits import actual_bpp
 from .data import EvalImage, by_shape
 from .models import ModelRef
@@ -101,11 +99,7 @@ class Unit:
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic write: a crash never leaves a half unit that would be skipped later."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    make_ordinary(fd)  # readable like any other result file, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, sort_keys=True)))
 
 
 class Store:
