@@ -16,6 +16,7 @@ which chooses both).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -138,8 +139,6 @@ def compress(image: LoadedImage | Image.Image | str | Path, *, model: str | Late
         ValueError: a bad setting or image (before any refinement).
         ratecontrol.TargetNotReached: no model and λ within reach meet ``target``.
     """
-    import time
-
     from .images import LoadedImage, from_pil, load_image
     from .pipeline import code_image
     from .presets import quality as quality_scale
@@ -181,8 +180,6 @@ class DecodeResult:
         from .util import atomic_write
 
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         fmt = options.pop("format", None) or pillow_format(path)
         atomic_write(path, lambda tmp: self.image.save(tmp, format=fmt, **options), exclusive=not overwrite)
 

@@ -84,10 +84,7 @@ class CompressResult:
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Write the file atomically; an existing file raises ``FileExistsError`` unless
         ``overwrite``."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        atomic_write(path, lambda tmp: tmp.write_bytes(self.data), exclusive=not overwrite)
+        atomic_write(Path(path), lambda tmp: tmp.write_bytes(self.data), exclusive=not overwrite)
 
 
 @dataclass(frozen=True)

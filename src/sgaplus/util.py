@@ -39,13 +39,16 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, exclusive: bool =
     temporary file is removed in every case). The file gets the mode ``open()`` would
     give it (:mod:`sgaplus.fileperm`), not ``mkstemp``'s 0600.
 
-    ``exclusive``: the move is a hard link, which raises ``FileExistsError`` if anything
-    has appeared at ``path`` meanwhile (a long run may have checked minutes before).
+    ``exclusive``: an existing ``path`` raises ``FileExistsError``, checked first and again
+    by the move, a hard link, which fails if anything has appeared at ``path`` meanwhile
+    (a long run may have checked minutes before).
 
     Raises:
         OSError: the folder takes no new file (read-only, missing; the error names
             ``path``, not the temporary file), or ``write`` failed.
     """
+    if exclusive and path.exists():
+        raise FileExistsError(f"{path} exists")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     except OSError as exc:
