@@ -15,6 +15,7 @@ from PIL import Image
 
 from .util import data_root, image_files
 
+
 def default_train_dirs() -> list[Path]:
     root = data_root()
     return [root / "bsds500" / "train", root / "bsds500" / "val", root / "bsds500" / "test",

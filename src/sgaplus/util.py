@@ -52,7 +52,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, exclusive: bool =
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         make_ordinary(tmp)

@@ -21,6 +21,7 @@ from ..util import warm_start_dir
 from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
 from .provenance import source, weights
 
+
 def warm_start_path(lmbda: float) -> Path:
     return warm_start_dir() / f"msh_N128_M192_lmbda{lmbda:g}.pt"
 
