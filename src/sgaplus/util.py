@@ -112,19 +112,21 @@ def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / mse))
 
 
+#: The project's shared folder (data sets, warm-start checkpoints), relative to the working
+#: folder: the repository root, where the Makefile, the docs and the tests run commands, so
+#: an installed package finds it the same way a checkout does.
+SHARED = Path("../shared")
+
+
 def data_root() -> Path:
     """``$SGAPLUS_DATA`` or ``../shared/data``: the project's images (Kodak, training sets)."""
-    return Path(os.environ.get("SGAPLUS_DATA") or "../shared/data")
+    return Path(os.environ.get("SGAPLUS_DATA") or SHARED / "data")
 
 
 def warm_start_dir() -> Path:
-    """``$SGAPLUS_WARM_STARTS`` or ``../shared/models``: the warm-start checkpoints.
-
-    Both defaults are relative to the working folder (the repository root, where the
-    Makefile, the docs and the tests run commands), so an installed package finds them
-    the same way a checkout does.
-    """
-    return Path(os.environ.get("SGAPLUS_WARM_STARTS") or "../shared/models")
+    """``$SGAPLUS_WARM_STARTS`` or ``../shared/models`` made absolute (experiment results
+    record the path a model was loaded from): the warm-start checkpoints."""
+    return Path(os.environ.get("SGAPLUS_WARM_STARTS") or (SHARED / "models").resolve())
 
 
 def checkout_root() -> Path:
