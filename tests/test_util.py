@@ -66,7 +66,7 @@ def test_data_folders_follow_the_environment(monkeypatch):
     monkeypatch.setenv("SGAPLUS_DATA", "/data/x")
     monkeypatch.delenv("SGAPLUS_WARM_STARTS", raising=False)
     assert util.data_root() == util.Path("/data/x")
-    assert util.warm_start_dir() == util.Path("../shared/models").resolve()
+    assert util.warm_start_dir() == util.Path.cwd().parent / "shared" / "models"
 
 
 def test_cpu_model_reads_proc_cpuinfo():

@@ -126,7 +126,7 @@ def data_root() -> Path:
 def warm_start_dir() -> Path:
     """``$SGAPLUS_WARM_STARTS`` or ``../shared/models`` made absolute (experiment results
     record the path a model was loaded from): the warm-start checkpoints."""
-    return Path(os.environ.get("SGAPLUS_WARM_STARTS") or (SHARED / "models").resolve())
+    return Path(os.environ.get("SGAPLUS_WARM_STARTS") or os.path.abspath(SHARED / "models"))
 
 
 def checkout_root() -> Path:
