@@ -33,12 +33,12 @@ from pathlib import Path
 import torch
 
 import _env
-from sgaplus.crops import data_root
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
 from sgaplus.ratecontrol import PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
+from sgaplus.util import data_root
 from sgaplus.zoo import load_model, rate_family
 
 FIT_PHOTOS = ("002", "006", "010", "014", "018", "022", "026", "030")

@@ -65,6 +65,7 @@ def test_parameters_have_one_spelling():
     ({"max_memory": 0}, "memory budget"), ({"distortion": "ssim"}, "unknown distortion"),
     ({"time_budget": 0}, "time budget"), ({"patience": 0}, "patience"),
     ({"method": "nope"}, "unknown method 'nope'"), ({"params": {"a": -1.0}}, "Invalid a"),
+    ({"method": "nope", "schedule": "budget"}, "unknown method 'nope'"),  # a named schedule too
     ({"params": {"b": 1.0}}, "does not take b; its parameters: a$"),
     ({"schedule": "nope"}, "unknown schedule"), ({"schedule_params": {"t_max": -1.0}}, "Invalid t_max"),
 ])

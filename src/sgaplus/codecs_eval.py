@@ -26,6 +26,7 @@ from PIL import Image, features
 from .latent_model import LatentModel, pad
 from .loss import ms_ssim_8bit
 from .ops import decibels
+from .util import psnr_uint8
 
 #: CompressAI pretrained mbt2018-mean on Kodak, real bitstreams, q1…q8 (spec §7).
 MBT2018_MEAN = {
@@ -69,11 +70,6 @@ def ms_ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     x, y = (torch.from_numpy(np.array(v)).permute(2, 0, 1)[None].float() / 255 for v in (a, b))
     value = ms_ssim_8bit(y, x)
     return math.nan if value is None else float(value[0])
-
-
-def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0**2 / max(mse, 1e-12))
 
 
 def available_codecs() -> list[str]:
@@ -147,7 +143,7 @@ def model_rows(model: LatentModel, images: list[np.ndarray], names: list[str], c
     deterministic, so only new or retrained models (and rows from before MS-SSIM
     was reported) are run again.
     """
-    from .codec import encode
+    from .pipeline import actual_bpp
     from .train import evaluate
 
     rows = []
@@ -158,7 +154,7 @@ def model_rows(model: LatentModel, images: list[np.ndarray], names: list[str], c
             h, w = img.shape[:2]
             hard = model.quantize(*model.analysis(pad(x)))
             m = evaluate(model, x, hard=hard)[0]
-            cache[key] = {"bpp": m.bpp, "bpp_actual": len(encode(model, hard, w, h)) * 8 / (h * w),
+            cache[key] = {"bpp": m.bpp, "bpp_actual": actual_bpp(model, hard, w, h)[0],
                           "psnr": m.psnr, "ms_ssim": math.nan if m.ms_ssim is None else m.ms_ssim}
         rows.append(cache[key])
         tick()

@@ -34,6 +34,10 @@ DEFAULT_EFFORT = 5
 #: The paper's settings (RefineConfig's defaults), what effort 9 runs.
 PAPER_EFFORT = 9
 
+#: Iterations of the expert settings (e.g. ``compress --lr``) without ``--iters``: the
+#: paper's settings for 500.
+EXPERT_ITERS = 500
+
 
 def quality(q: int) -> tuple[str, float]:
     """The model spec and refinement λ of quality ``q``."""

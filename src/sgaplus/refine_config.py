@@ -109,7 +109,8 @@ class RefineConfig:
 
             get_distortion(self.distortion)
         self.stop_rule()
-        self.temperature()  # builds (and so validates) the method too
+        self.relaxation()
+        self.temperature()
 
     @property
     def max_iters(self) -> int:

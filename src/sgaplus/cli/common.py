@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from ..fileperm import make_ordinary
-from .main import CLIError
+from ..util import atomic_write
+from .errors import CLIError
 from .paths import is_stdio, write_stdout
 
 
@@ -135,6 +135,12 @@ REFINE_ARGS = ("method", "schedule", "iters", "time_budget", "lr", "lr_decay", "
                "seed", "device", "max_memory")
 
 
+def refine_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The RefineConfig fields given on the command line (an option left at None is not)."""
+    given = {name: getattr(args, name) for name in REFINE_ARGS if getattr(args, name) is not None}
+    return {**given, "params": parse_params(args.param), "schedule_params": parse_params(args.schedule_param)}
+
+
 def refine_config(args: argparse.Namespace, **fixed: Any):
     """The command line's :class:`~sgaplus.refine_config.RefineConfig` (with the command's
     ``fixed`` fields, e.g. ``log_every``); an option left at None keeps the config's
@@ -142,20 +148,7 @@ def refine_config(args: argparse.Namespace, **fixed: Any):
     before any work."""
     from ..refine_config import RefineConfig
 
-    given = {name: getattr(args, name) for name in REFINE_ARGS if getattr(args, name) is not None}
-    return RefineConfig(params=parse_params(args.param), schedule_params=parse_params(args.schedule_param),
-                        **given, **fixed)
-
-
-def build_refiner(args: argparse.Namespace, model: Any, **fixed: Any):
-    """The command's Refiner; on a CPU the process keeps freed memory (sgaplus.allocator)."""
-    from ..allocator import keep_freed_memory
-    from ..refine import Refiner
-
-    refiner = Refiner(model, refine_config(args, **fixed))
-    if refiner.device.type == "cpu":
-        keep_freed_memory()
-    return refiner
+    return RefineConfig(**refine_fields(args), **fixed)
 
 
 def load_model_arg(args: argparse.Namespace):
@@ -200,36 +193,13 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool) -> None
     """Write through a temporary file in the same folder, then move it into place: never a
     partial file. Without ``force`` the move is a hard link, which fails if anything has
     appeared at ``path`` since :func:`check_output` (the run may take minutes); the
-    temporary file goes in every case, also on Ctrl-C and SIGTERM. ``-`` is standard output."""
+    temporary file goes in every case, also on Ctrl-C and SIGTERM (:func:`sgaplus.util.atomic_write`).
+    ``-`` is standard output."""
     if is_stdio(path):
         write_stdout(write, path.suffix or ".tmp")
         return
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        make_ordinary(tmp)  # as open() would create it, not mkstemp's 0600
-        write(Path(tmp))
-        if force:
-            os.replace(tmp, path)
-        else:
-            _link_exclusive(Path(tmp), path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _link_exclusive(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` exists, atomically."""
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: claim the name, then fill it
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            os.replace(tmp, path)
+        atomic_write(path, write, exclusive=not force)
     except FileExistsError:
         raise CLIError(f"{path} appeared while sgaplus was working and was left alone; "
                        f"pass --force to overwrite it") from None

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .main import CLIError
+from .errors import CLIError
 
 CHECK_IMAGE = "astronaut"
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import codecs_eval as ce
     from ..crops import kodak_dir, list_images, read_rgb
-    from ..train import hardware
+    from ..util import hardware
     from ..zoo import expand_specs, load_model
     from .common import progress_bar
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .main import CLIError
+from .errors import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from .common import (add_model_args, add_quiet_arg, add_refine_args, build_refiner, check_output,
-                     load_model_arg, positive, print_json, progress_bar, refine_config, write_atomic)
+from .common import (add_model_args, add_quiet_arg, add_refine_args, check_output, load_model_arg,
+                     positive, print_json, progress_bar, refine_config, write_atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,15 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..files import build_refiner
     from ..images import load_image, to_pil
 
     for out in (args.out, args.history):
         if out is not None:
             check_output(out, args.force)
-    refine_config(args, log_every=args.log_every)  # an unknown method or parameter: before any work
+    config = refine_config(args, log_every=args.log_every)  # an unknown method or parameter: before any work
     image = load_image(args.image)
     model = load_model_arg(args)
-    refiner = build_refiner(args, model, log_every=args.log_every)
+    refiner = build_refiner(model, config)
     with progress_bar(refiner.config.iters, f"{refiner.method.name}", disable=args.json or args.quiet) as bar:
         result = refiner.refine(image.x, progress=lambda t, tau, loss: (
             bar.update(1), bar.set_postfix(loss=f"{loss:.4f}", T=f"{tau:.3f}")))

@@ -25,10 +25,7 @@ def actual_bpp(model: LatentModel, hard: HardLatents, x: Tensor) -> list[float] 
     """File bits per pixel for each image of a batch, or None without the codec."""
     if not codec_available():
         return None
-    from ..codec import encode
+    from ..pipeline import actual_bpp as file_bpp
 
     h, w = x.shape[-2:]
-    out = []
-    for i in range(x.size(0)):
-        out.append(len(encode(model, hard.image(i), w, h)) * 8 / (h * w))
-    return out
+    return file_bpp(model, hard, w, h)

@@ -11,8 +11,6 @@ what makes ``sgaplus experiment all`` resumable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +19,10 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from ..fileperm import make_ordinary
 from ..images import to_pil
 from ..refine import Refiner
 from ..refine_config import RefineConfig
+from ..util import atomic_write
 from .bits import actual_bpp
 from .data import EvalImage, by_shape
 from .models import ModelRef
@@ -75,11 +73,7 @@ class Unit:
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic write: a crash never leaves a half unit that would be skipped later."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    make_ordinary(fd)  # readable like any other result file, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, sort_keys=True)))
 
 
 class Store:
