@@ -10,7 +10,7 @@ import re
 import pytest
 
 from sgaplus.experiments import ORDER, PROTOCOLS, Crop, Protocol
-from sgaplus.experiments.bd import Curve, bd_psnr, bd_rate
+from sgaplus.experiments.harness.bd import Curve, bd_psnr, bd_rate
 
 TINY = Protocol(
     name="tiny",
@@ -40,7 +40,7 @@ def env(tmp_path_factory, tiny_family, tiny_images_dir):
     ran ~100x slower than one (spinning workers)."""
     import torch
 
-    from sgaplus.experiments.runner import build_context
+    from sgaplus.experiments.harness.runner import build_context
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -74,7 +74,7 @@ class TestBD:
 
 
 def test_claims_within_noise_are_undecided():
-    from sgaplus.experiments.context import NOISE_PP, verdict
+    from sgaplus.experiments.harness.context import NOISE_PP, verdict
 
     assert verdict(NOISE_PP / 2) is None and verdict(-NOISE_PP / 2) is None
     assert verdict(2 * NOISE_PP) is True and verdict(-2 * NOISE_PP) is False
@@ -90,7 +90,7 @@ def test_protocols_share_code_and_differ_in_parameters():
 @pytest.fixture(scope="module")
 def ran(env):
     """Every experiment run once, in order, on the tiny setting."""
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
 
     ctx, head = env
     return run(list(ORDER), ctx, head, ORDER)
@@ -129,7 +129,7 @@ def test_rd_reports_bd_rows(ran):
 def test_ms_ssim_is_shown_where_units_record_it(env, ran):
     """New units carry MS-SSIM and the tables show it; units refined before sgaplus reported
     MS-SSIM (simulated by removing it) render the tables as before, without it."""
-    from sgaplus.experiments.context import EXPERIMENTS
+    from sgaplus.experiments.harness.context import EXPERIMENTS
 
     ctx, _ = env
     unit = ctx.store.load(ctx.main, ctx.setting("ssl"), ctx.images[0].id)
@@ -152,7 +152,7 @@ def test_ms_ssim_is_shown_where_units_record_it(env, ran):
 
 
 def test_resume_skips_finished_units(env, ran, monkeypatch):
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
     from sgaplus.refine import Refiner
 
     ctx, head = env
@@ -167,7 +167,7 @@ def test_resume_skips_finished_units(env, ran, monkeypatch):
 
 
 def test_partial_results_still_give_a_report(env, ran):
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
 
     ctx, head = env
     ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).unlink()
@@ -194,7 +194,7 @@ def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkey
     """For a λ outside our bundled family the family is the warm-start files, labelled so."""
     import shutil
 
-    from sgaplus.experiments.models import family_spec, resolve_family, warm_start_path
+    from sgaplus.experiments.harness.models import family_spec, resolve_family, warm_start_path
 
     monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "warm"))
     (tmp_path / "warm").mkdir()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .protocol import PROTOCOLS, Crop, Protocol, get_protocol
+from .harness.protocol import PROTOCOLS, Crop, Protocol, get_protocol
 
 ORDER = ("probabilities", "curves", "rd", "codecs", "qualitative", "three-class",
          "semi-multi-rate", "tmax", "ssl-a", "lr", "training-stage")
@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
     if name not in _CONTEXT_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     register_all()
-    return getattr(importlib.import_module(".context", __name__), name)
+    return getattr(importlib.import_module(".harness.context", __name__), name)
 
 
 __all__ = ["EXPERIMENTS", "ORDER", "PROTOCOLS", "Claim", "Context", "Crop", "Experiment",

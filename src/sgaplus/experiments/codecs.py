@@ -10,11 +10,11 @@ import numpy as np
 
 from ..codecs_eval import PILLOW_CODECS, available_codecs, pillow_point
 from ..images import to_uint8
-from .bd import Curve, bd_psnr, bd_rate
-from .bits import codec_available
-from .context import Context, Experiment, Section, register
-from .plotting import legend, plt, save, table
-from .units import Job
+from .harness.bd import Curve, bd_psnr, bd_rate
+from .harness.bits import codec_available
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import legend, plt, save, table
+from .harness.units import Job
 
 
 def plan(ctx: Context) -> list[Job]:

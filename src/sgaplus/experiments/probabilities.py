@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from ..relax import get_relaxation
-from .context import Context, Experiment, Section, register
-from .plotting import legend, label, plt, save
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import legend, label, plt, save
 
 TWO_CLASS = ("atanh", "linear", "cosine", "ssl")
 THREE_CLASS = ("linear3", "cosine3", "ssl3")

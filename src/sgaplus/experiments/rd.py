@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 
-from .bd import Curve, bd_psnr, bd_rate
-from .bits import codec_available
-from .context import Claim, Context, Experiment, Section, register, verdict
-from .plotting import legend, fmt, label, plt, save, table
-from .units import Job
+from .harness.bd import Curve, bd_psnr, bd_rate
+from .harness.bits import codec_available
+from .harness.context import Claim, Context, Experiment, Section, register, verdict
+from .harness.plotting import legend, fmt, label, plt, save, table
+from .harness.units import Job
 
 METHODS = ("atanh", "ssl")
 PAIRS = (("ssl", "atanh"), ("ssl", "base"), ("atanh", "base"))

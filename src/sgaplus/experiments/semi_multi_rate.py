@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 
-from .bd import Curve, bd_rate
-from .context import Claim, Context, Experiment, Section, register
-from .models import ModelRef
-from .plotting import legend, fmt, plt, save, table
-from .units import Job, Setting
+from .harness.bd import Curve, bd_rate
+from .harness.context import Claim, Context, Experiment, Section, register
+from .harness.models import ModelRef
+from .harness.plotting import legend, fmt, plt, save, table
+from .harness.units import Job, Setting
 
 
 def models(ctx: Context) -> list[ModelRef]:

@@ -3,8 +3,8 @@ candidate integers instead of two; the paper finds three classes converge faster
 
 from __future__ import annotations
 
-from . import grid
-from .context import Claim, Context, Experiment, Section, register
+from .harness import grid
+from .harness.context import Claim, Context, Experiment, Section, register
 
 FAMILIES = (("linear", "linear3"), ("cosine", "cosine3"), ("SSL", "ssl3"))
 

@@ -19,7 +19,7 @@ from .provenance import header as make_header
 from .bits import codec_available
 from .report import read_result, render, section_from, write_result
 from .units import Store
-from . import register_all
+from .. import register_all
 
 register_all()  # EXPERIMENTS holds every experiment before anything looks one up
 
@@ -48,7 +48,7 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
     todo = [j for j in jobs if ctx.store.missing(j, ctx.images)]
     log(f"{name}: {len(jobs)} settings, {len(jobs) - len(todo)} already stored, {len(todo)} to run")
     if distributed:
-        from ..distributed import refine_units
+        from ...distributed import refine_units
 
         failures = refine_units(ctx.store, todo, ctx.images, ctx.protocol.batch, log)
         if failures:
@@ -66,7 +66,7 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
 
 
 #: The analysis code itself: a changed experiment module re-analyses stored units.
-_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()
+_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parents[1].rglob("*.py")))).hexdigest()
 
 
 def refinement_seconds(ctx: Context, name: str) -> float:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry import Registry
+from ...registry import Registry
 from .data import EvalImage
 from .models import ModelRef
 from .protocol import Protocol

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..latent_model import HardLatents, LatentModel
+from ...latent_model import HardLatents, LatentModel
 
 
 def codec_available() -> bool:
     try:
-        from ..codec import encode  # noqa: F401
+        from ...codec import encode  # noqa: F401
     except ImportError:
         return False
     return True
@@ -25,7 +25,7 @@ def actual_bpp(model: LatentModel, hard: HardLatents, x: Tensor) -> list[float] 
     """File bits per pixel for each image of a batch, or None without the codec."""
     if not codec_available():
         return None
-    from ..codec import encode
+    from ...codec import encode
 
     h, w = x.shape[-2:]
     out = []

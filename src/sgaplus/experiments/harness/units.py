@@ -20,11 +20,11 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from ..fileperm import make_ordinary
-from ..images import to_pil
-from ..refine import Refiner
-from ..relax import get_relaxation
-from ..schedules import get_schedule
+from ...fileperm import make_ordinary
+from ...images import to_pil
+from ...refine import Refiner
+from ...relax import get_relaxation
+from ...schedules import get_schedule
 from .bits import actual_bpp
 from .data import EvalImage, by_shape
 from .models import ModelRef

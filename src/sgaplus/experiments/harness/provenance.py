@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from ..latent_model import LatentModel
+    from ...latent_model import LatentModel
 
 _PACKAGES = ("sgaplus", "torch", "compressai", "numpy", "scipy", "pillow", "bjontegaard", "matplotlib")
 
@@ -49,7 +49,7 @@ def hardware(device: str | None) -> dict[str, Any]:
 
 def git_commit() -> str:
     """The checkout's commit, with ``+dirty`` when files differ from it."""
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[4]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10).stdout.strip()
