@@ -4,13 +4,11 @@ arithmetic against hand-computed cases, and resumption."""
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import pytest
 
 from sgaplus.experiments import ORDER, PROTOCOLS, Crop, Protocol
-from sgaplus.experiments.harness.bd import Curve, bd_psnr, bd_rate
 
 TINY = Protocol(
     name="tiny",
@@ -53,24 +51,21 @@ def env(tmp_path_factory, tiny_family, tiny_images_dir):
     torch.set_num_threads(threads)
 
 
-class TestBD:
-    anchor = Curve((0.2, 0.4, 0.8, 1.6), (28.0, 30.0, 32.5, 35.0))
+def test_order_is_every_registered_experiment_once():
+    """ORDER, written out so that ``--help`` lists it without torch, names exactly the
+    experiments the package's modules register, each under its module's name."""
+    import importlib
+    import pkgutil
 
-    def test_rate_scaled_by_known_factor(self):
-        test = Curve(tuple(r * 0.8 for r in self.anchor.bpp), self.anchor.psnr)
-        assert bd_rate(self.anchor, test) == pytest.approx(-20.0, abs=1e-6)
+    import sgaplus.experiments as package
+    from sgaplus.experiments.harness.context import EXPERIMENTS
 
-    def test_psnr_shifted_by_known_offset(self):
-        test = Curve(self.anchor.bpp, tuple(d + 0.5 for d in self.anchor.psnr))
-        assert bd_psnr(self.anchor, test) == pytest.approx(0.5, abs=1e-6)
-
-    def test_order_of_points_does_not_matter(self):
-        test = Curve(tuple(reversed([r * 1.1 for r in self.anchor.bpp])), tuple(reversed(self.anchor.psnr)))
-        assert bd_rate(self.anchor, test) == pytest.approx(10.0, abs=1e-6)
-
-    def test_no_overlap_is_nan(self):
-        far = Curve((5.0, 6.0), (50.0, 51.0))
-        assert math.isnan(bd_rate(self.anchor, far)) and math.isnan(bd_psnr(self.anchor, far))
+    package.register_all()
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg]
+    assert len(set(ORDER)) == len(ORDER)
+    assert sorted(ORDER) == EXPERIMENTS.names() == sorted(m.replace("_", "-") for m in modules)
+    for m in modules:
+        assert importlib.import_module(f"sgaplus.experiments.{m}").EXPERIMENT.name == m.replace("_", "-")
 
 
 def test_claims_within_noise_are_undecided():

@@ -28,11 +28,10 @@ from typing import Any, Callable
 
 import torch
 from compressai.models import MeanScaleHyperprior
-from torch import Tensor
 
 from .crops import CropSampler, val_crops
-from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, hard_metrics
+from .latent_model import LatentModel
+from .loss import evaluate
 from .zoo import load_file, save_model
 
 #: Settings a resumed run must share with its checkpoint (``steps`` may change: it rescales the schedule).
@@ -99,20 +98,6 @@ def hardware(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} torch thread(s)"
-
-
-@torch.no_grad()
-def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
-             hard: HardLatents | None = None) -> list[Metrics]:
-    """Unrefined figures of images ``x`` (B, 3, H, W): hard rounding, estimated bits.
-
-    The same path as the refinement's "before": pad, analyse, round z on the
-    integer grid and y relative to μ, decode, PSNR of the 8-bit output.
-    ``hard`` skips the analysis when the caller already has the latents.
-    """
-    if hard is None:
-        hard = model.quantize(*model.analysis(pad(x.to(model.device))))
-    return hard_metrics(model, x, hard, model.lmbda if lmbda is None else lmbda)[0]
 
 
 def frozen_copy(net: MeanScaleHyperprior, lmbda: float, meta: dict[str, Any]) -> LatentModel:

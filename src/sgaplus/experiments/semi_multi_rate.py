@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .harness.bd import Curve, bd_rate
+from ..rdcurve import Curve, bd_rate
 from .harness.context import Claim, Context, Experiment, Section, register
 from .harness.models import ModelRef
 from .harness.plotting import legend, fmt, plt, save, table

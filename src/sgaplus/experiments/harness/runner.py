@@ -16,7 +16,6 @@ from .data import load_images
 from .models import nearest, resolve_family, training_stages
 from .protocol import Protocol
 from .provenance import header as make_header
-from .bits import codec_available
 from .report import read_result, render, section_from, write_result
 from .units import Store
 from .. import register_all
@@ -84,7 +83,7 @@ def refinement_seconds(ctx: Context, name: str) -> float:
 def signature(ctx: Context, name: str) -> str:
     """What a section depends on: the unit files of its plan (and the models and
     images they are for); an unchanged signature means the stored section is current."""
-    h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}|{codec_available()}".encode())
+    h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}".encode())
     h.update(_CODE_HASH.encode())
     for job in EXPERIMENTS.get(name).plan(ctx):
         for im in ctx.images:

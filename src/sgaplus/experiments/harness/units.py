@@ -167,7 +167,7 @@ class Store:
                 "after": result.after[i].as_dict(), "iters": result.iters,
                 "history": [{k: v for k, v in row.items() if k != "image"}
                             for row in result.history if row["image"] == i],
-                "actual_bpp": None if bits is None else bits[i],
+                "actual_bpp": bits[i],
                 "batch_seconds": seconds, "batch_size": len(batch),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             }
