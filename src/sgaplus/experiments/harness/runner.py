@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ... import codecs_eval, rdcurve
 from .context import EXPERIMENTS, Context, Section
 from .data import load_images
 from .models import nearest, resolve_family, training_stages
@@ -64,8 +65,10 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
         log(f"  {name} [{i}/{len(todo)}] {job.model.key} {job.setting.slug()} done in {spent:.0f} s")
 
 
-#: The analysis code itself: a changed experiment module re-analyses stored units.
-_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parents[1].rglob("*.py")))).hexdigest()
+#: The analysis code itself, the experiments and the R-D stack they report with: a change
+#: in any of it re-analyses stored units.
+_SOURCES = (*sorted(Path(__file__).parents[1].rglob("*.py")), Path(rdcurve.__file__), Path(codecs_eval.__file__))
+_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
 
 
 def refinement_seconds(ctx: Context, name: str) -> float:
