@@ -25,7 +25,7 @@ def fast(ckpt: Path) -> list[str]:
 
 def test_every_output_gets_the_umask_mode(tmp_path, tiny_ckpt, photo_png):
     """.sgp, decoded PNG, refined PNG, history CSV and experiment units: what open() gives."""
-    from sgaplus.experiments.units import _write_json
+    from sgaplus.experiments.harness.units import _write_json
 
     mask = os.umask(0o027)
     try:

@@ -152,7 +152,7 @@ def test_experiment_settings_keep_their_unit_folders():
     from pathlib import Path
 
     from sgaplus.experiments import PROTOCOLS
-    from sgaplus.experiments.units import slug
+    from sgaplus.experiments.harness.units import slug
 
     units = Path(__file__).parents[1] / "docs" / "results" / "quick" / "units"
     folders = {p.name for p in units.glob("*/*")}

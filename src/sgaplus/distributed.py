@@ -172,8 +172,8 @@ def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, plan: A
 # -- experiments ------------------------------------------------------------------------
 
 def unit_task(store: Any, model: Any, setting: Any, batch: list) -> tuple[list, float]:
-    """A Ray task: :meth:`sgaplus.experiments.units.Store.compute` for one batch."""
-    from .experiments.units import Job
+    """A Ray task: :meth:`sgaplus.experiments.harness.units.Store.compute` for one batch."""
+    from .experiments.harness.units import Job
 
     return store.compute(Job(model, setting), batch)
 
@@ -185,8 +185,8 @@ def refine_units(store: Any, jobs: list, images: list, max_batch: int,
     number of batches that failed (their units stay missing; a re-run retries them)."""
     import ray
 
-    from .experiments.data import by_shape
-    from .experiments.units import slug
+    from .experiments.harness.data import by_shape
+    from .experiments.harness.units import slug
 
     gpu = use_gpus(store.device)
     models: dict[str, Any] = {}

@@ -26,11 +26,10 @@ from typing import Any, Callable
 
 import torch
 from compressai.models import MeanScaleHyperprior
-from torch import Tensor
 
 from .crops import CropSampler, val_crops
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, hard_metrics
+from .loss import evaluate
 from .util import atomic_write, hardware
 from .zoo import load_file, save_model
 
@@ -86,18 +85,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
-@torch.no_grad()
-def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
-             hard: HardLatents | None = None) -> list[Metrics]:
-    """Unrefined figures of images ``x`` (B, 3, H, W): hard rounding, estimated bits.
-
-    The same path as the refinement's "before": pad, analyse, round z on the
-    integer grid and y relative to μ, decode, PSNR of the 8-bit output.
-    ``hard`` skips the analysis when the caller already has the latents.
-    """
-    if hard is None:
-        hard = model.quantize(*model.analysis(pad(x.to(model.device))))
-    return hard_metrics(model, x, hard, model.lmbda if lmbda is None else lmbda)[0]
 
 
 def frozen_copy(net: MeanScaleHyperprior, lmbda: float, meta: dict[str, Any]) -> LatentModel:

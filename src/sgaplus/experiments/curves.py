@@ -4,9 +4,9 @@ iterations, averaged over images, for every relaxation on the main model."""
 from __future__ import annotations
 
 from ..relax import RELAXATIONS
-from .context import Context, Experiment, Section, register
-from .plotting import fmt, legend, label, plt, save, table
-from .units import Job
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import fmt, legend, label, plt, save, table
+from .harness.units import Job
 
 PANELS = (("loss_true", "true R-D loss"), ("gap", "method loss − true loss"),
           ("psnr", "PSNR dB (hard latents)"), ("bpp", "bpp (estimated, hard latents)"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from ..relax import get_relaxation, method_classes
-from .context import Context, Experiment, Section, register
-from .plotting import legend, label, plt, save
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import legend, label, plt, save
 
 #: The probability functions of the Gumbel methods (deterministic annealing shares atanh's).
 TWO_CLASS = tuple(m.name for m in method_classes() if m.classes == 2 and m.stochastic)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 
-from .bd import Curve, bd_rate
-from .context import Claim, Context, Experiment, Section, register
-from .models import ModelRef
-from .plotting import legend, fmt, plt, save, table
+from ..rdcurve import Curve, bd_rate
+from .harness.context import Claim, Context, Experiment, Section, register
+from .harness.models import ModelRef
+from .harness.plotting import legend, fmt, plt, save, table
 from ..refine_config import RefineConfig
-from .units import Job
+from .harness.units import Job
 
 
 def models(ctx: Context) -> list[ModelRef]:

@@ -4,8 +4,8 @@ candidate integers instead of two; the paper finds three classes converge faster
 from __future__ import annotations
 
 from ..relax import method_classes
-from . import grid
-from .context import Claim, Context, Experiment, Section, register
+from .harness import grid
+from .harness.context import Claim, Context, Experiment, Section, register
 
 #: (family, its two-class Gumbel method, its three-class method) for every three-class method.
 FAMILIES = tuple((three.family, two.name, three.name) for three in method_classes() if three.classes == 3

@@ -31,7 +31,7 @@ class Relaxation(Entry, abc.ABC):
 
     Class attributes:
         label: how figures and tables name the method, with the schedule it runs with in
-            brackets (``experiments.plotting.short_label`` drops them).
+            brackets (``experiments.harness.plotting.short_label`` drops them).
         about: one line on what it is, for ``sgaplus methods`` and the README.
         family: its probability function ("linear", "SSL", ...): a two- and a three-class
             method of one family share the function (the three-class experiment pairs

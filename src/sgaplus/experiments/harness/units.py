@@ -19,11 +19,11 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from ..images import to_pil
-from ..refine import Refiner
-from ..refine_config import RefineConfig
-from ..util import atomic_write
-from .bits import actual_bpp
+from ...images import to_pil
+from ...pipeline import actual_bpp
+from ...refine import Refiner
+from ...refine_config import RefineConfig
+from ...util import atomic_write
 from .data import EvalImage, by_shape
 from .models import ModelRef
 
@@ -124,7 +124,7 @@ class Store:
         cb = (lambda t, tau, loss: progress(t, job.setting.iters)) if progress else None
         result = refiner.refine(x, progress=cb)
         seconds = time.perf_counter() - start
-        bits = actual_bpp(job.model.model, result.hard, x)
+        bits = actual_bpp(job.model.model, result.hard, x.shape[-1], x.shape[-2])
         units = []
         for i, im in enumerate(batch):
             record = {
@@ -135,7 +135,7 @@ class Store:
                 "after": result.after[i].as_dict(), "iters": result.iters,
                 "history": [{k: v for k, v in row.items() if k != "image"}
                             for row in result.history if row["image"] == i],
-                "actual_bpp": None if bits is None else bits[i],
+                "actual_bpp": bits[i],
                 "batch_seconds": seconds, "batch_size": len(batch),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             }

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..relax import RELAXATIONS  # noqa: E402
+from ...relax import RELAXATIONS  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                      "font.size": 9, "legend.fontsize": 8})

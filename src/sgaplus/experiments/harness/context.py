@@ -15,12 +15,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry import Registry
+from ...rdcurve import Curve
+from ...registry import Registry
 from .data import EvalImage
 from .models import ModelRef
 from .protocol import Protocol
-from .bd import Curve
-from ..refine_config import RefineConfig
+from ...refine_config import RefineConfig
 from .units import Job, Store
 
 
@@ -122,7 +122,7 @@ class Context:
               bits: str = "estimated") -> tuple[float, float] | None:
         """Mean (bpp, PSNR) over images after ``at`` iterations (None = the end).
 
-        ``bits='actual'`` uses the file size (only at the end; NaN without the codec).
+        ``bits='actual'`` uses the file size (only at the end).
         """
         units = self.units(model, setting)
         if units is None:
@@ -133,7 +133,7 @@ class Context:
         if bits == "actual":
             if at not in (None, setting.iters):
                 return None
-            bpp = [u["actual_bpp"] if u["actual_bpp"] is not None else math.nan for u in units]
+            bpp = [u["actual_bpp"] for u in units]
         else:
             bpp = [r["bpp"] for r in rows]  # type: ignore[index]
         return float(np.mean(bpp)), float(np.mean([r["psnr"] for r in rows]))  # type: ignore[index]
@@ -171,7 +171,7 @@ class Context:
         """The R-D curve of ``setting`` over the family (one point per model), or
         None while a point is missing."""
         pts = [self.point(m, setting, at, bits) for m in (models or self.family)]
-        if any(p is None or math.isnan(p[0]) for p in pts):
+        if any(p is None for p in pts):
             return None
         return Curve(tuple(p[0] for p in pts), tuple(p[1] for p in pts))  # type: ignore[index]
 

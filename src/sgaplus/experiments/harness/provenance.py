@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..util import checkout_root, cpu_model
+from ...util import checkout_root, cpu_model
 
 if TYPE_CHECKING:
-    from ..latent_model import LatentModel
+    from ...latent_model import LatentModel
 
 _PACKAGES = ("sgaplus", "torch", "compressai", "numpy", "scipy", "pillow", "bjontegaard", "matplotlib")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..refine_config import RefineConfig
+from ...refine_config import RefineConfig
 
 
 @dataclass(frozen=True)

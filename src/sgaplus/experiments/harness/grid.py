@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .context import NOISE_PP, Claim, Context, Section, verdict
 from .plotting import legend, fmt, plt, save, table
-from ..refine_config import RefineConfig
+from ...refine_config import RefineConfig
 from .units import Job
 
 

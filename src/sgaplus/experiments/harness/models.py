@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..latent_model import LatentModel
-from ..util import warm_start_dir
-from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
+from ...latent_model import LatentModel
+from ...util import warm_start_dir
+from ...zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
 from .provenance import source, weights
 
 
