@@ -77,7 +77,7 @@ class Protocol:
         """``curve_methods``, or every registered method in ``Relaxation.rank`` order."""
         if self.curve_methods is not None:
             return self.curve_methods
-        from ..relax import method_classes  # torch: not for --help
+        from ...relax import method_classes  # torch: not for --help
 
         return tuple(m.name for m in method_classes())
 
