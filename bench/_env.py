@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
 import time
@@ -16,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+from sgaplus.util import cpu_model, cpuinfo
 
 
 def parse_args(doc: str, out: str, quick_help: str,
@@ -67,10 +68,7 @@ def write_report(path: Path, lines: list[str]) -> None:
 
 def header(title: str) -> str:
     """Markdown lines: title, command, date, hardware, torch threads, load at start."""
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo")
-                  if line.startswith("flags")), [])
+    cpu, flags = cpu_model(), (cpuinfo("flags") or "").split()
     isa = ", ".join(f for f in ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16") if f in flags)
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return "\n".join([

@@ -56,7 +56,7 @@ def qualities(say, size: int, names: tuple[str, ...], level: int) -> None:
         model = load_model(spec)
         rows = {}
         for label, kw in (("refined", effort(level)), ("unrefined", effort(0))):
-            coded = code_images(images, model, Refiner(model, "ssl", lmbda=lmbda, log_every=0,
+            coded = code_images(images, model, Refiner(model, method="ssl", lmbda=lmbda, log_every=0,
                                                        device="cpu", **kw))
             rows[label] = (statistics.mean(len(c.data) * 8 / pixels for c in coded),
                            statistics.mean(c.psnr for c in coded))
@@ -71,13 +71,13 @@ def efforts(say, size: int, names: tuple[str, ...], levels: range) -> None:
     results = {}
     for e in levels:
         clock = _env.Clock()
-        results[e] = (Refiner(model, "ssl", log_every=0, device="cpu", **effort(e)).refine(x),
+        results[e] = (Refiner(model, method="ssl", log_every=0, device="cpu", **effort(e)).refine(x),
                       clock.lap()[0])
         print(f"effort {e}: {results[e][1]:.0f} s (load {_env.load()})", flush=True)
     full = load_image(kodak_dir() / "kodim01.png").x
     window = 5
     stamps: list[float] = []
-    Refiner(model, "ssl", iters=1 + window, log_every=0, device="cpu").refine(
+    Refiner(model, method="ssl", iters=1 + window, log_every=0, device="cpu").refine(
         full, lambda t, tau, loss: stamps.append(time.perf_counter()) if t in (1, 1 + window) else None)
     per_iter = (stamps[1] - stamps[0]) / window
     top = max(levels)

@@ -33,12 +33,12 @@ from pathlib import Path
 import torch
 
 import _env
-from sgaplus.crops import data_root
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
 from sgaplus.ratecontrol import PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
+from sgaplus.util import data_root
 from sgaplus.zoo import load_model, rate_family
 
 FIT_PHOTOS = ("002", "006", "010", "014", "018", "022", "026", "030")
@@ -75,7 +75,7 @@ def fit(args: argparse.Namespace) -> None:
         for iters in iters_list:
             for k in FIT_K:
                 clock = _env.Clock()
-                refiner = Refiner(model, "ssl", lmbda=lmbda * 2 ** k, log_every=0, device="cpu",
+                refiner = Refiner(model, method="ssl", lmbda=lmbda * 2 ** k, log_every=0, device="cpu",
                                   **budgeted(iters))
                 for (b0, p0), (b, p) in zip(base, files(model, images, refiner)):
                     rows.append((spec, iters, k, math.log2(b / b0), p - p0))
@@ -126,7 +126,7 @@ def evaluate(args: argparse.Namespace) -> None:
     start = (len(members) - 1) // 2  # where compress starts, the model it loads first
     default = load_model(members[2][0])
     first = load_model(members[start][0])
-    refiner = Refiner(default, "ssl", log_every=0, device="cpu", **budgeted(iters))
+    refiner = Refiner(default, method="ssl", log_every=0, device="cpu", **budgeted(iters))
     say(f"{len(photos)} crops {size}x{size} of BSDS500 test ({', '.join(photos)}); {iters} "
         f"budgeted iterations per refinement; family {members[0][0]} .. {members[-1][0]}.")
     say()

@@ -34,8 +34,8 @@ import _env
 from sgaplus.crops import kodak_dir
 from sgaplus.images import load_image
 from sgaplus.refine import Refiner
+from sgaplus.refine_config import RefineConfig
 from sgaplus.schedules import budgeted
-from sgaplus.schedules.budget import Budget
 from sgaplus.zoo import load_model
 
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim08", "kodim13", "kodim15", "kodim20", "kodim23")
@@ -55,12 +55,12 @@ def crops(size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-#: Refiner keyword arguments by settings and iterations: the paper's, the budgeted ones, and
+#: RefineConfig fields by settings and iterations: the paper's, the budgeted ones, and
 #: the budgeted ones with the paper's τ cap of 1 (what the hotter start adds).
 SETTINGS: dict[str, Callable[[int], dict[str, Any]]] = {
     "paper": lambda n: {"iters": n},
     "budgeted": budgeted,
-    "budgeted, τ from 1": lambda n: {**budgeted(n), "schedule": Budget(t_max=1.0).spanning(n)},
+    "budgeted, τ from 1": lambda n: {**budgeted(n), "schedule_params": {"t_max": 1.0}},
 }
 
 
@@ -88,13 +88,13 @@ class Runs:
         kw = SETTINGS[settings](iters)
         name = settings
         if settings != "paper":  # the key names the values, so other settings never match
-            sched = kw["schedule"]
+            sched = RefineConfig(**kw).temperature()
             name = f"budgeted(lr {kw['lr']:g}, tau {sched.t_max:g}->{sched.t_end:g})"
         key = f"{model}|{name}|{iters}|seed{seed}|{self.size}px"
         if key not in self.data:
             m = self.models.setdefault(model, load_model(model))
             log = 10 if settings == "paper" else 0
-            result = Refiner(m, "ssl", seed=seed, log_every=log, device="cpu", **kw).refine(self.x)
+            result = Refiner(m, method="ssl", seed=seed, log_every=log, device="cpu", **kw).refine(self.x)
             history: dict[str, list[float]] = {}
             for row in result.history:
                 history.setdefault(str(int(row["iter"])), []).append(row["loss_true"])
@@ -144,7 +144,7 @@ def main() -> None:
                 seconds[settings].append(run["seconds"] / n)
                 kept[settings][n][model, seed] = fractions(run["after"])
 
-    schedule = budgeted(250)["schedule"]
+    schedule = RefineConfig(**budgeted(250)).temperature()
     say(f"{len(IMAGES)} crops {size}x{size} (centres of {', '.join(IMAGES)}), models "
         f"{' and '.join(MODELS)}. Budgeted settings at N "
         f"iterations: lr {budgeted(250)['lr']:g} decaying linearly to 0 at N, τ from "

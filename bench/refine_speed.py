@@ -101,11 +101,11 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
     """Run ``variant`` for ``iters`` iterations; returns the final true loss (fp32)."""
     dev = default_device()
     if variant.startswith("reference"):
-        checker = Refiner(model, method, precision="fp32", device=dev)
+        checker = Refiner(model, method=method, precision="fp32", device=dev)
         y, z, _ = reference_refine(model.to(dev), x.to(dev), checker.method, iters, seed=seed,
                                    on_iter=on_iter)
         return checker.evaluate(x, model.quantize(y, z))[0][0].loss
-    refiner = Refiner(model, method, iters=iters, precision=variant.split()[1], seed=seed,
+    refiner = Refiner(model, method=method, iters=iters, precision=variant.split()[1], seed=seed,
                       device=dev)
     progress = (lambda t, tau, loss: on_iter(t)) if on_iter is not None else None
     return refiner.refine(x, progress).after[0].loss
@@ -179,7 +179,7 @@ def profile(model: LatentModel, x: Tensor, method: str, top: int = 12) -> str:
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
     with tprofile(activities=acts, schedule=schedule(wait=1, warmup=1, active=3, repeat=1)) as prof:
-        Refiner(model, method, iters=6, device=default_device()).refine(
+        Refiner(model, method=method, iters=6, device=default_device()).refine(
             x, lambda t, tau, loss: prof.step())
     # On a GPU the kernels' device time is what an iteration waits for.
     attr = "self_device_time_total" if torch.cuda.is_available() else "self_cpu_time_total"

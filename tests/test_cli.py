@@ -72,6 +72,8 @@ def test_methods_lists_everything(capsys):
     assert sorted(data["methods"]) == RELAXATIONS.names()
     assert sorted(data["schedules"]) == SCHEDULES.names()
     assert data["methods"]["ssl"]["params"] == {"a": 2.3}
+    ssl3 = data["methods"]["ssl3"]  # the class's metadata
+    assert (ssl3["classes"], ssl3["family"], ssl3["label"]) == (3, "SSL", "3-class SSL")
     code, out, _ = run(capsys, "methods")
     assert code == 0 and "ssl3" in out and "yang" in out
 

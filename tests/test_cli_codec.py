@@ -198,7 +198,7 @@ def test_exif_orientation_is_respected(tmp_path, tiny_ckpt, photo_png):
 def test_folder_refines_same_size_images_together(tmp_path, capsys, tiny_ckpt, photo_png, monkeypatch):
     """Consecutive same-size images share a refinement when batch_size allows (on a GPU);
     each still gets its own file, which decodes to the PSNR the table reports."""
-    import sgaplus.cli.compress as compress
+    import sgaplus.pipeline as pipeline
     from sgaplus.refine import Refiner
 
     src, out = tmp_path / "in", tmp_path / "out"
@@ -212,7 +212,7 @@ def test_folder_refines_same_size_images_together(tmp_path, capsys, tiny_ckpt, p
     refine = Refiner.refine
     monkeypatch.setattr(Refiner, "refine", lambda self, x, progress=None, **kw:
                         batches.append(x.size(0)) or refine(self, x, progress, **kw))
-    monkeypatch.setattr(compress, "batch_size", lambda refiner, target, image: 2)
+    monkeypatch.setattr(pipeline, "batch_size", lambda refiner, target, image: 2)
     assert main(["compress", str(src), "-o", str(out), "--model", str(tiny_ckpt), "--iters", "2",
                  "--device", "cpu", "--json"]) == 0
     rows = {Path(r["file"]).stem: r for r in json.loads(capsys.readouterr().out)["images"]}
@@ -223,7 +223,7 @@ def test_folder_refines_same_size_images_together(tmp_path, capsys, tiny_ckpt, p
 
 
 def test_batch_size_only_on_a_gpu_with_a_fixed_iteration_count(tiny_model):
-    from sgaplus.cli.compress import GPU_BATCH_PIXELS, batch_size
+    from sgaplus.pipeline import GPU_BATCH_PIXELS, batch_size
     from sgaplus.images import LoadedImage
     from sgaplus.ratecontrol import Target
     from sgaplus.refine import Refiner
@@ -399,12 +399,12 @@ def test_sigterm_during_refinement_in_a_real_process(tmp_path, tiny_ckpt, photo_
 
 
 def test_compress_to_an_unwritable_place_fails_before_any_work(tmp_path, capsys, monkeypatch, photo_png):
-    import sgaplus.cli.compress as compress
+    import sgaplus.zoo as zoo
 
-    def no_model(args):
+    def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the output was checked")
 
-    monkeypatch.setattr(compress, "load_model_arg", no_model)
+    monkeypatch.setattr(zoo, "load_model", no_model)
     argv = ["compress", str(photo_png), "-o", "/proc/x.sgp" if os.geteuid() == 0 else "/x.sgp"]
     assert_clean_failure(capsys, argv, "cannot write into", tmp_path)
 

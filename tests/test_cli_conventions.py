@@ -25,7 +25,7 @@ def fast(ckpt: Path) -> list[str]:
 
 def test_every_output_gets_the_umask_mode(tmp_path, tiny_ckpt, photo_png):
     """.sgp, decoded PNG, refined PNG, history CSV and experiment units: what open() gives."""
-    from sgaplus.experiments.units import _write_json
+    from sgaplus.experiments.harness.units import _write_json
 
     mask = os.umask(0o027)
     try:
@@ -143,14 +143,16 @@ def test_compress_folder_resumes(tmp_path, capsys, tiny_ckpt, photo_png):
 
 
 def test_iters_auto_runs_up_to_the_papers_2000():
-    from sgaplus.cli.common import AUTO_MAX_ITERS
+    from sgaplus.cli.common import refine_config
+    from sgaplus.refine_config import AUTO_MAX_ITERS
     from sgaplus.stopping import AUTO_PATIENCE
 
     for command in ("compress", "refine"):
-        args = build_parser().parse_args([command, "x.png", "--iters", "auto"])
-        assert (args.iters, args.patience) == (AUTO_MAX_ITERS, AUTO_PATIENCE) == (2000, AUTO_PATIENCE)
+        config = refine_config(build_parser().parse_args([command, "x.png", "--iters", "auto"]))
+        stop = config.stop_args
+        assert (stop["max_iters"], stop["patience"]) == (AUTO_MAX_ITERS, AUTO_PATIENCE) == (2000, AUTO_PATIENCE)
     args = build_parser().parse_args(["compress", "x.png"])  # --effort's preset decides at run time
-    assert (args.iters, args.patience, args.effort) == (None, None, None)
+    assert (args.iters, args.effort) == (None, None)
 
 
 def test_no_progress_bar_off_a_terminal_and_quiet(tmp_path, capsys, tiny_ckpt, photo_png):

@@ -37,7 +37,7 @@ def assert_same_latents(a, b) -> None:
 
 @pytest.fixture(scope="module")
 def refined(model, photo):
-    result = Refiner(model, "ssl", iters=3, log_every=0, device="cpu").refine(photo)
+    result = Refiner(model, method="ssl", iters=3, log_every=0, device="cpu").refine(photo)
     data = codec.encode(model, result.hard, 96, 64, method="ssl", lmbda=model.lmbda, iters=3)
     return result, data
 
@@ -152,7 +152,7 @@ def test_each_image_of_a_batch_codes_exactly_at_two_threads(model):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        hard = Refiner(model, "ssl", iters=2, log_every=0, device="cpu").refine(x).hard
+        hard = Refiner(model, method="ssl", iters=2, log_every=0, device="cpu").refine(x).hard
         for i in range(2):
             one = hard.image(i)
             assert_same_latents(codec.decode(model, codec.encode(model, one, 128, 128)).hard, one)

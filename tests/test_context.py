@@ -57,7 +57,7 @@ def test_refinement_sees_the_relaxed_context(context_model):
 
 def test_a_refined_file_is_smaller_on_a_real_photo(context_model):
     x = crop("astronaut", 0, 100, 128, 192)
-    result = Refiner(context_model, "ssl", iters=30, log_every=0, device="cpu").refine(x)
+    result = Refiner(context_model, method="ssl", iters=30, log_every=0, device="cpu").refine(x)
     assert result.after[0].loss < result.before[0].loss
     assert result.after[0].bpp < result.before[0].bpp
     base = context_model.quantize(*context_model.analysis(pad(x)))
@@ -124,7 +124,7 @@ print(hashlib.sha256(d.hard.y_hat.numpy().tobytes() + d.x_hat.numpy().tobytes())
 
 def test_exact_in_other_processes_at_one_and_two_threads(context_model, tmp_path):
     x = crop("astronaut", 40, 180, 96, 128)
-    result = Refiner(context_model, "ssl", iters=5, log_every=0, device="cpu").refine(x)
+    result = Refiner(context_model, method="ssl", iters=5, log_every=0, device="cpu").refine(x)
     data = codec.encode(context_model, result.hard, 128, 96)
     (tmp_path / "f.sgp").write_bytes(data)
     torch.save(context_model.net.state_dict(), tmp_path / "w.pt")

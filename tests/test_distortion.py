@@ -76,13 +76,13 @@ def test_ms_ssim_refinement_raises_ms_ssim_at_lower_rate(model, demo_crop):
     """The default (mse-trained) model refined for MS-SSIM at CompressAI's ms-ssim λ of the
     same rate: a real photo gains MS-SSIM with fewer bits, and the history's true loss,
     which the plateau rule watches, is the ms-ssim loss."""
-    refiner = Refiner(model, "ssl", iters=30, lmbda=MS_SSIM_LAMBDA, distortion="ms-ssim",
+    refiner = Refiner(model, method="ssl", iters=30, lmbda=MS_SSIM_LAMBDA, distortion="ms-ssim",
                       log_every=10, device="cpu")
     result = refiner.refine(demo_crop)
     before, after = result.before[0], result.after[0]
     assert after.ms_ssim > before.ms_ssim and after.ms_ssim_db > before.ms_ssim_db
     assert after.bpp <= before.bpp and after.loss < before.loss
-    assert result.config["distortion"] == "ms-ssim"
+    assert result.config.distortion == "ms-ssim"
     for row in result.history:
         assert row["loss_true"] == pytest.approx(MS_SSIM_LAMBDA * (1 - row["ms_ssim"]) + row["bpp"],
                                                  rel=1e-5)
@@ -94,17 +94,17 @@ def test_ms_ssim_refinement_raises_ms_ssim_at_lower_rate(model, demo_crop):
 def test_distortion_defaults_to_the_models_metric(tiny_model, photo):
     ms_model = copy.copy(tiny_model)
     ms_model.meta, ms_model.lmbda = {"metric": "ms-ssim"}, 8.73
-    result = Refiner(ms_model, "ssl", iters=0).refine(photo)
+    result = Refiner(ms_model, method="ssl", iters=0).refine(photo)
     b = result.before[0]
-    assert result.config["distortion"] == "ms-ssim" and result.config["lmbda"] == 8.73
+    assert result.config.distortion == "ms-ssim" and result.config.lmbda == 8.73
     float_ms_ssim = float(ms_ssim(result.x_hat, photo)[0])
     assert b.loss == pytest.approx(8.73 * (1 - float_ms_ssim) + b.bpp, rel=1e-5)
-    assert Refiner(tiny_model, "ssl").distortion is MSE
+    assert Refiner(tiny_model, method="ssl").distortion is MSE
 
 
 def test_another_metric_needs_a_lambda_and_a_known_name(model):
     with pytest.raises(ValueError, match="trained for mse.*give one"):
-        Refiner(model, "ssl", distortion="ms-ssim")
+        Refiner(model, method="ssl", distortion="ms-ssim")
     with pytest.raises(ValueError, match="unknown distortion 'ssim'"):
-        Refiner(model, "ssl", lmbda=1.0, distortion="ssim")
-    assert Refiner(model, "ssl", lmbda=3.0, distortion="ms-ssim").variant(lmbda=6.0).distortion.name == "ms-ssim"
+        Refiner(model, method="ssl", lmbda=1.0, distortion="ssim")
+    assert Refiner(model, method="ssl", lmbda=3.0, distortion="ms-ssim").variant(lmbda=6.0).distortion.name == "ms-ssim"

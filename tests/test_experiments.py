@@ -4,13 +4,11 @@ arithmetic against hand-computed cases, and resumption."""
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import pytest
 
 from sgaplus.experiments import ORDER, PROTOCOLS, Crop, Protocol
-from sgaplus.experiments.bd import Curve, bd_psnr, bd_rate
 
 TINY = Protocol(
     name="tiny",
@@ -40,7 +38,7 @@ def env(tmp_path_factory, tiny_family, tiny_images_dir):
     ran ~100x slower than one (spinning workers)."""
     import torch
 
-    from sgaplus.experiments.runner import build_context
+    from sgaplus.experiments.harness.runner import build_context
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -53,28 +51,25 @@ def env(tmp_path_factory, tiny_family, tiny_images_dir):
     torch.set_num_threads(threads)
 
 
-class TestBD:
-    anchor = Curve((0.2, 0.4, 0.8, 1.6), (28.0, 30.0, 32.5, 35.0))
+def test_order_is_every_registered_experiment_once():
+    """ORDER, written out so that ``--help`` lists it without torch, names exactly the
+    experiments the package's modules register, each under its module's name."""
+    import importlib
+    import pkgutil
 
-    def test_rate_scaled_by_known_factor(self):
-        test = Curve(tuple(r * 0.8 for r in self.anchor.bpp), self.anchor.psnr)
-        assert bd_rate(self.anchor, test) == pytest.approx(-20.0, abs=1e-6)
+    import sgaplus.experiments as package
+    from sgaplus.experiments.harness.context import EXPERIMENTS
 
-    def test_psnr_shifted_by_known_offset(self):
-        test = Curve(self.anchor.bpp, tuple(d + 0.5 for d in self.anchor.psnr))
-        assert bd_psnr(self.anchor, test) == pytest.approx(0.5, abs=1e-6)
-
-    def test_order_of_points_does_not_matter(self):
-        test = Curve(tuple(reversed([r * 1.1 for r in self.anchor.bpp])), tuple(reversed(self.anchor.psnr)))
-        assert bd_rate(self.anchor, test) == pytest.approx(10.0, abs=1e-6)
-
-    def test_no_overlap_is_nan(self):
-        far = Curve((5.0, 6.0), (50.0, 51.0))
-        assert math.isnan(bd_rate(self.anchor, far)) and math.isnan(bd_psnr(self.anchor, far))
+    package.register_all()
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg]
+    assert len(set(ORDER)) == len(ORDER)
+    assert sorted(ORDER) == EXPERIMENTS.names() == sorted(m.replace("_", "-") for m in modules)
+    for m in modules:
+        assert importlib.import_module(f"sgaplus.experiments.{m}").EXPERIMENT.name == m.replace("_", "-")
 
 
 def test_claims_within_noise_are_undecided():
-    from sgaplus.experiments.context import NOISE_PP, verdict
+    from sgaplus.experiments.harness.context import NOISE_PP, verdict
 
     assert verdict(NOISE_PP / 2) is None and verdict(-NOISE_PP / 2) is None
     assert verdict(2 * NOISE_PP) is True and verdict(-2 * NOISE_PP) is False
@@ -90,7 +85,7 @@ def test_protocols_share_code_and_differ_in_parameters():
 @pytest.fixture(scope="module")
 def ran(env):
     """Every experiment run once, in order, on the tiny setting."""
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
 
     ctx, head = env
     return run(list(ORDER), ctx, head, ORDER)
@@ -118,6 +113,24 @@ def test_units_record_provenance(env, ran):
                 "batch_seconds"} <= set(unit)
 
 
+def test_a_unit_reruns_from_its_record(env, ran):
+    """A unit records its setting and the Refiner's resolved config; that record rebuilds the
+    Refiner, and refining the unit's batch again gives its figures."""
+    import torch
+
+    from sgaplus.refine import Refiner
+    from sgaplus.refine_config import RefineConfig
+
+    ctx, _ = env
+    setting = ctx.setting("ssl3")
+    unit = ctx.store.load(ctx.main, setting, ctx.images[0].id)
+    assert RefineConfig.from_dict(unit["setting"]) == setting
+    refiner = Refiner(ctx.main.model, RefineConfig.from_dict(unit["refiner"]))
+    assert refiner.config.to_dict() == unit["refiner"] and unit["batch_size"] == len(ctx.images)
+    result = refiner.refine(torch.cat([im.x for im in ctx.images]))  # the noise depends on batch-mates
+    assert result.after[0].as_dict() == unit["after"]
+
+
 def test_rd_reports_bd_rows(ran):
     """Every comparison at every checkpoint has a row (untrained tiny models may give no overlap)."""
     data = ran["rd"].data
@@ -129,7 +142,7 @@ def test_rd_reports_bd_rows(ran):
 def test_ms_ssim_is_shown_where_units_record_it(env, ran):
     """New units carry MS-SSIM and the tables show it; units refined before sgaplus reported
     MS-SSIM (simulated by removing it) render the tables as before, without it."""
-    from sgaplus.experiments.context import EXPERIMENTS
+    from sgaplus.experiments.harness.context import EXPERIMENTS
 
     ctx, _ = env
     unit = ctx.store.load(ctx.main, ctx.setting("ssl"), ctx.images[0].id)
@@ -152,7 +165,7 @@ def test_ms_ssim_is_shown_where_units_record_it(env, ran):
 
 
 def test_resume_skips_finished_units(env, ran, monkeypatch):
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
     from sgaplus.refine import Refiner
 
     ctx, head = env
@@ -167,7 +180,7 @@ def test_resume_skips_finished_units(env, ran, monkeypatch):
 
 
 def test_partial_results_still_give_a_report(env, ran):
-    from sgaplus.experiments.runner import run
+    from sgaplus.experiments.harness.runner import run
 
     ctx, head = env
     ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).unlink()
@@ -194,7 +207,7 @@ def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkey
     """For a λ outside our bundled family the family is the warm-start files, labelled so."""
     import shutil
 
-    from sgaplus.experiments.models import family_spec, resolve_family, warm_start_path
+    from sgaplus.experiments.harness.models import family_spec, resolve_family, warm_start_path
 
     monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "warm"))
     (tmp_path / "warm").mkdir()

@@ -84,14 +84,15 @@ def test_the_default_is_effort_5_and_iters_the_papers_settings(tmp_path, capsys,
     seen = []
     refine = Refiner.refine
     monkeypatch.setattr(Refiner, "refine", lambda self, x, progress=None, **kw:
-                        seen.append(self.config()) or refine(self, x, progress, **kw))
+                        seen.append(self.config) or refine(self, x, progress, **kw))
     from sgaplus.stopping import StopRule
 
     monkeypatch.setattr(StopRule, "done", lambda self, t, elapsed: t >= min(self.max_iters, 2))  # 2 suffice
     compress(capsys, photo_png, tmp_path / "d.sgp")
     compress(capsys, photo_png, tmp_path / "i.sgp", "--iters", "40")
     default, expert = seen
-    assert default["max_iters"] == EFFORT_ITERS[DEFAULT_EFFORT] and default["lr_decay"] == "linear"
-    assert default["schedule"]["schedule"] == "budget" and default["lr"] == budgeted(250)["lr"]
-    assert expert["max_iters"] == 40 and expert["lr"] == 0.005 and expert["lr_decay"] == "constant"
-    assert expert["schedule"]["schedule"] == "sgaplus"
+    assert default.iters == EFFORT_ITERS[DEFAULT_EFFORT] and default.lr_decay == "linear"
+    assert default.schedule == "budget" and dict(default.schedule_params)["iters"] == 250
+    assert default.lr == budgeted(250)["lr"]
+    assert expert.iters == 40 and expert.lr == 0.005 and expert.lr_decay == "constant"
+    assert expert.schedule == "sgaplus"

@@ -13,7 +13,7 @@ from method_db import SGA_PLUS
 
 @pytest.mark.parametrize("method", SGA_PLUS)
 def test_sga_plus_lowers_true_loss_and_reports_what_decodes(model, photo, method):
-    result = Refiner(model, method, iters=200, log_every=50, device="cpu").refine(photo)
+    result = Refiner(model, method=method, iters=200, log_every=50, device="cpu").refine(photo)
     before, after = result.before[0], result.after[0]
     assert after.loss < before.loss
 
@@ -30,7 +30,7 @@ def test_sga_plus_lowers_true_loss_and_reports_what_decodes(model, photo, method
 
 
 def test_history_rows_and_gap(model, photo):
-    result = Refiner(model, "ssl", iters=20, log_every=5, device="cpu").refine(photo)
+    result = Refiner(model, method="ssl", iters=20, log_every=5, device="cpu").refine(photo)
     assert [r["iter"] for r in result.history] == [5, 10, 15, 20]
     for row in result.history:
         assert row["gap"] == pytest.approx(row["loss_method"] - row["loss_true"])
@@ -41,7 +41,7 @@ def test_history_rows_and_gap(model, photo):
 def test_odd_size_refines_and_decodes_to_original_size(model):
     torch.manual_seed(0)
     x = torch.rand(1, 3, 97, 131) * 0.2 + torch.linspace(0, 0.8, 131)
-    result = Refiner(model, "ssl", iters=5, log_every=0, device="cpu").refine(x)
+    result = Refiner(model, method="ssl", iters=5, log_every=0, device="cpu").refine(x)
     assert result.x_hat.shape == x.shape
     # bpp is normalised by the original pixels, not the padded ones
     lik_pixels = pad(x).shape[-1] * pad(x).shape[-2]
@@ -51,7 +51,7 @@ def test_odd_size_refines_and_decodes_to_original_size(model):
 
 def test_batch_gives_per_image_results(model, photo):
     x = torch.cat([photo, photo.flip(-1)])
-    result = Refiner(model, "ssl", iters=30, log_every=0, device="cpu").refine(x)
+    result = Refiner(model, method="ssl", iters=30, log_every=0, device="cpu").refine(x)
     assert len(result.before) == len(result.after) == 2
     assert result.hard.y_symbols.size(0) == 2
     for b, a in zip(result.before, result.after):
@@ -59,15 +59,15 @@ def test_batch_gives_per_image_results(model, photo):
 
 
 def test_semi_multi_rate_moves_along_the_curve(model, photo):
-    low = Refiner(model, "ssl", iters=150, lmbda=model.lmbda / 4, log_every=0).refine(photo)
-    high = Refiner(model, "ssl", iters=150, lmbda=model.lmbda * 4, log_every=0).refine(photo)
+    low = Refiner(model, method="ssl", iters=150, lmbda=model.lmbda / 4, log_every=0).refine(photo)
+    high = Refiner(model, method="ssl", iters=150, lmbda=model.lmbda * 4, log_every=0).refine(photo)
     assert low.after[0].bpp < low.before[0].bpp
     assert high.after[0].bpp > high.before[0].bpp
     assert high.after[0].psnr > low.after[0].psnr
 
 
 def test_same_seed_same_result_other_seed_other_noise(tiny_model, photo):
-    run = lambda seed: Refiner(tiny_model, "ssl", iters=10, seed=seed, log_every=5).refine(photo)
+    run = lambda seed: Refiner(tiny_model, method="ssl", iters=10, seed=seed, log_every=5).refine(photo)
     a, b, c = run(1), run(1), run(2)
     assert torch.equal(a.hard.y_symbols, b.hard.y_symbols)
     assert a.history == b.history
@@ -76,7 +76,7 @@ def test_same_seed_same_result_other_seed_other_noise(tiny_model, photo):
 
 
 def test_zero_iterations_returns_the_base_latents(model, photo):
-    result = Refiner(model, "ssl", iters=0).refine(photo)
+    result = Refiner(model, method="ssl", iters=0).refine(photo)
     assert result.after[0] == result.before[0]
     assert result.iters == 0
 
@@ -87,7 +87,7 @@ def test_zero_iterations_returns_the_base_latents(model, photo):
 ])
 def test_invalid_arguments(tiny_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        Refiner(tiny_model, "ssl", **kwargs)
+        Refiner(tiny_model, method="ssl", **kwargs)
 
 
 def test_wrong_input_shape(tiny_model):
@@ -97,7 +97,7 @@ def test_wrong_input_shape(tiny_model):
 
 def test_paper_settings_are_the_refiner_defaults(model):
     r = Refiner(model)
-    assert (r.lr, r.lr_decay, r.stop_args["max_iters"]) == (0.005, "constant", 2000)
+    assert (r.config.lr, r.config.lr_decay, r.config.iters) == (0.005, "constant", 2000)
     assert r.schedule.config() == {"schedule": "sgaplus", "r": 1e-3, "t_max": 1.0}
     with pytest.raises(ValueError, match="Invalid lr decay"):
         Refiner(model, lr_decay="cosine")

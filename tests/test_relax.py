@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from sgaplus.relax import RELAXATIONS, get_relaxation
+from sgaplus.relax import RELAXATIONS, get_relaxation, method_classes
 from method_db import METHOD_DB, MethodInfo
+
+README = Path(__file__).parents[1] / "README.md"
 
 ids = [m.name for m in METHOD_DB]
 
@@ -54,7 +58,7 @@ class TestEveryMethod:
         """A relaxed rounding never moves a value by more than its candidates span."""
         v = torch.randn(5000) * 5
         out = self.make(info)(v, 1.0, torch.Generator().manual_seed(2))
-        limit = 1.5 if info.three_class else 1.0
+        limit = 1.5 if self.make(info).classes == 3 else 1.0
         assert (out - v).abs().max() <= limit + 1e-4
 
     def test_low_temperature_is_hard_rounding(self, info):
@@ -69,7 +73,7 @@ class TestEveryMethod:
         out = self.make(info)(v, 0.8, torch.Generator().manual_seed(5))
         if info.keeps_integers:
             assert torch.equal(out, v)
-        elif info.three_class:
+        elif self.make(info).classes == 3:
             # Symmetric candidates: integers stay put only as the temperature goes to 0.
             out = self.make(info)(v, 1e-3, torch.Generator().manual_seed(5))
             assert torch.allclose(out, v, atol=1e-4)
@@ -87,11 +91,48 @@ class TestEveryMethod:
         assert get_relaxation(cfg.pop("method"), **cfg) == m
 
     def test_normalised_probabilities_sum_to_one(self, info):
-        if not (info.normalised or info.three_class):
+        method = self.make(info)
+        if not (method.normalised or method.classes == 3):
             pytest.skip("no normalised candidate probabilities")
         v = torch.linspace(-3, 3, 601)
-        _, p = self.make(info).candidates(v)
+        _, p = method.candidates(v)
         assert torch.allclose(p.sum(-1), torch.ones_like(v), atol=1e-5)
+
+    def test_metadata(self, info):
+        """What the class declares, which figures, reports and ``sgaplus methods`` read."""
+        method = self.make(info)
+        assert method.label and method.about and method.family and method.rank > 0
+        if method.classes:
+            c, p = method.candidates(torch.linspace(-2, 2, 9))
+            assert c.shape[-1] == p.shape[-1] == method.classes
+        else:
+            with pytest.raises(NotImplementedError):
+                method.candidates(torch.zeros(1))
+
+
+def test_every_module_registers_without_an_import_list():
+    """A new file in relax/ is imported (and its methods registered) by the package itself."""
+    import sgaplus.relax as package
+
+    files = {p.stem for p in Path(package.__file__).parent.glob("*.py")} - {"__init__"}
+    assert all(f"sgaplus.relax.{name}" in sys.modules for name in files)
+    assert {cls.__module__.rpartition(".")[2] for cls in method_classes()} == files - {"base"}
+
+
+def test_ranks_give_one_order():
+    classes = method_classes()
+    assert len({cls.rank for cls in classes}) == len(classes) == len(RELAXATIONS.names())
+    assert [cls.rank for cls in classes] == sorted(cls.rank for cls in classes)
+    # a three-class method's family has a two-class Gumbel method (Fig. 1, the 2- vs 3-class table)
+    for three in (cls for cls in classes if cls.classes == 3):
+        assert any(two.family == three.family and two.classes == 2 and two.stochastic for two in classes)
+
+
+def test_the_readme_table_is_the_registrys():
+    """README's methods table is ``sgaplus methods --markdown``: regenerate it when a method changes."""
+    from sgaplus.cli.methods import catalogue, markdown
+
+    assert markdown(catalogue()["methods"]) in README.read_text()
 
 
 def test_unknown_method():

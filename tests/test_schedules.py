@@ -66,7 +66,10 @@ def test_budgeted_settings_tie_everything_to_the_budget():
     from sgaplus.schedules import budgeted
     from sgaplus.schedules.budget import BUDGET_LR
 
+    from sgaplus.refine_config import RefineConfig
+
     kw = budgeted(100)
     assert kw["iters"] == 100 and kw["lr"] == BUDGET_LR and kw["lr_decay"] == "linear"
-    assert kw["schedule"](0) == kw["schedule"].t_max and kw["schedule"](100) == pytest.approx(0.3)
+    schedule = RefineConfig(**kw).temperature()  # the schedule spans the budget
+    assert schedule(0) == schedule.t_max and schedule(100) == pytest.approx(0.3)
     assert budgeted(0)["iters"] == 0  # no refinement: the schedule is never asked

@@ -24,7 +24,7 @@ def plain_refine(model: LatentModel, x: torch.Tensor, method: str, iters: int, s
     on a GPU)."""
     model.to("cpu")
     relax = get_relaxation(method)
-    schedule = Refiner(model, relax).schedule
+    schedule = Refiner(model, method=method).schedule
     with torch.no_grad():
         y, z = model.analysis(pad(x))
     y.requires_grad_(True)
@@ -48,7 +48,7 @@ def test_fast_path_gives_the_plain_hard_latents(model, photo, method):
     """channels_last fp32 changes only the order of float sums: after 5 iterations the
     transmitted symbols agree except where a latent sits within float noise of .5."""
     plain = plain_refine(model, photo, method, iters=5)
-    fast = Refiner(model, method, iters=5, log_every=0, device="cpu").refine(photo).hard
+    fast = Refiner(model, method=method, iters=5, log_every=0, device="cpu").refine(photo).hard
     assert torch.equal(fast.z_hat, plain.z_hat)
     assert (fast.y_symbols != plain.y_symbols).float().mean() <= 1e-3
     torch.testing.assert_close(fast.means, plain.means)
@@ -128,7 +128,7 @@ def test_cli_iters_auto(cli_tiny, capsys, photo_png, monkeypatch):
     monkeypatch.setattr("sgaplus.stopping.AUTO_PATIENCE", 30)
     out = refine_json(capsys, photo_png, "--iters", "auto", "--lr", "1e-12")
     assert out["iters"] == 10 + 30  # --log-every 10: first check, then patience
-    assert out["config"]["patience"] == 30 and out["config"]["max_iters"] == 2000
+    assert out["config"]["patience"] == 30 and out["config"]["iters"] == 2000
 
 
 def test_cli_time_budget(cli_tiny, capsys, photo_png):

@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sgaplus.train import TrainConfig, Trainer, evaluate, lr_at
+from sgaplus.loss import evaluate
+from sgaplus.train import TrainConfig, Trainer, lr_at
 
 DOCS = Path(__file__).parents[1] / "docs" / "models.md"
 KODAK = Path(__file__).parents[1] / ".." / "shared" / "data" / "kodak24"

@@ -3,6 +3,9 @@
 Perugachi-Diaz, Gansekoele, Bhulai, "Robustly overfitting latents for flexible
 neural image compression", NeurIPS 2024, arXiv 2401.17789.
 
+``sgaplus.compress(image, ...)`` makes a ``.sgp`` file's bytes and figures,
+``sgaplus.decompress(data_or_path)`` the image back (:mod:`sgaplus.files`).
+
 The public names are imported on first use (PEP 562): they pull in torch and
 CompressAI, seconds of start-up that ``sgaplus --help``, ``info`` or an argument
 error must not pay (docs/bench/startup.md).
@@ -21,8 +24,10 @@ __version__ = "0.1.0"
 
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
+    "compress": "files", "decompress": "files", "CompressResult": "pipeline", "DecodeResult": "files",
+    "Target": "ratecontrol",
     "HardLatents": "latent_model", "LatentModel": "latent_model",
-    "Refiner": "refine", "RefineResult": "refine",
+    "Refiner": "refine", "RefineResult": "refine", "RefineConfig": "refine_config",
     "RELAXATIONS": "relax", "get_relaxation": "relax",
     "SCHEDULES": "schedules", "get_schedule": "schedules",
     "load_model": "zoo",

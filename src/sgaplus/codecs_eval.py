@@ -6,7 +6,7 @@ mean MS-SSIM, as CompressAI's plots give it. PSNR and MS-SSIM are of the 8-bit R
 image each decoder writes. Our models are unrefined: estimated bits from the
 likelihoods of the hard-rounded latents (what refinement optimises) and actual
 bits, the size of the complete ``.sgp`` file that ``sgaplus.codec.encode`` writes
-(header included).
+(header included). The curves and their BD metrics are :mod:`sgaplus.rdcurve`'s.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,14 +22,15 @@ import torch
 from PIL import Image, features
 
 from .latent_model import LatentModel, pad
-from .loss import ms_ssim_8bit
+from .loss import evaluate, ms_ssim_8bit
 from .ops import decibels
+from .rdcurve import Curve
+from .util import psnr_uint8
 
 #: CompressAI pretrained mbt2018-mean on Kodak, real bitstreams, q1…q8 (spec §7).
-MBT2018_MEAN = {
-    "bpp": [0.124, 0.198, 0.307, 0.461, 0.662, 0.914, 1.234, 1.619],
-    "psnr": [27.70, 29.36, 31.13, 32.95, 34.97, 36.91, 38.84, 40.63],
-}
+MBT2018_MEAN = Curve((0.124, 0.198, 0.307, 0.461, 0.662, 0.914, 1.234, 1.619),
+                     (27.70, 29.36, 31.13, 32.95, 34.97, 36.91, 38.84, 40.63),
+                     name="mbt2018-mean (CompressAI, published)")
 
 #: Quality sweeps of the Pillow codecs: name -> (format, PIL.features key, qualities, options).
 #: Pillow's defaults otherwise (JPEG 4:2:0); AVIF at encoder speed 6 to keep the sweep short.
@@ -42,38 +41,11 @@ PILLOW_CODECS: dict[str, tuple[str, str, list[int], dict]] = {
 }
 
 
-@dataclass
-class Curve:
-    """One codec's R-D curve: a point per setting, each a mean over images."""
-
-    name: str
-    bpp: list[float] = field(default_factory=list)
-    psnr: list[float] = field(default_factory=list)
-    bpp_actual: list[float] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    ms_ssim: list[float] = field(default_factory=list)
-
-    @property
-    def ms_ssim_db(self) -> list[float]:
-        """−10·log10(1 − MS-SSIM) of each point's mean MS-SSIM (NaN where it has none)."""
-        return [ms_ssim_db(v) for v in self.ms_ssim]
-
-
-def ms_ssim_db(value: float) -> float:
-    return math.nan if math.isnan(value) else float(decibels(torch.tensor(1 - value, dtype=torch.float64)))
-
-
 def ms_ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM of two (H, W, 3) uint8 images (NaN for images of 10 px or less on a side)."""
     x, y = (torch.from_numpy(np.array(v)).permute(2, 0, 1)[None].float() / 255 for v in (a, b))
     value = ms_ssim_8bit(y, x)
     return math.nan if value is None else float(value[0])
-
-
-def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0**2 / max(mse, 1e-12))
 
 
 def available_codecs() -> list[str]:
@@ -97,11 +69,23 @@ def pillow_point(img: np.ndarray, fmt: str, quality: int, opts: dict) -> tuple[f
 PointCache = dict[tuple[str, int, str, str], tuple[float, float, float]]
 
 
+def pillow_curves(images: list[np.ndarray], names: list[str], cache: Path) -> list[Curve]:
+    """The curve of every Pillow codec this Pillow was built with, on ``images`` (uint8
+    (H, W, 3), called ``names``); the per-image points are kept in the CSV ``cache``
+    (``eval-codecs``: ``figures/codecs_kodak.csv``; experiments: ``units/pillow.csv``),
+    so only new images, qualities or Pillow versions are encoded."""
+    points = _read_cache(cache)
+    curves = [pillow_curve(name, images, names, points) for name in available_codecs()]
+    _write_cache(cache, points)
+    return curves
+
+
 def pillow_curve(name: str, images: list[np.ndarray], names: list[str], cache: PointCache) -> Curve:
+    """One Pillow codec's curve over its quality sweep, a point per quality (mean over images)."""
     import PIL
 
     fmt, _, qualities, opts = PILLOW_CODECS[name]
-    curve = Curve(name)
+    means = []
     for q in qualities:
         pts = []
         for im, n in zip(images, names):
@@ -110,14 +94,12 @@ def pillow_curve(name: str, images: list[np.ndarray], names: list[str], cache: P
                 cache[key] = pillow_point(im, fmt, q, opts)
             pts.append(cache[key])
         arr = np.array(pts)
-        curve.bpp.append(float(arr[:, 0].mean()))
-        curve.psnr.append(float(arr[:, 1].mean()))
-        curve.ms_ssim.append(float(arr[:, 2].mean()))
-        curve.labels.append(f"q{q}")
-    return curve
+        means.append([float(arr[:, k].mean()) for k in range(3)])
+    bpp, psnr, ms_ssim = zip(*means)
+    return Curve(bpp, psnr, ms_ssim, name, tuple(f"q{q}" for q in qualities))
 
 
-def read_cache(path: Path) -> PointCache:
+def _read_cache(path: Path) -> PointCache:
     if not path.is_file():
         return {}
     with open(path, newline="") as f:
@@ -126,7 +108,8 @@ def read_cache(path: Path) -> PointCache:
                 for r in csv.DictReader(f)}
 
 
-def write_cache(path: Path, cache: PointCache) -> None:
+def _write_cache(path: Path, cache: PointCache) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["codec", "quality", "image", "pillow", "bpp", "psnr", "ms_ssim"])
@@ -147,8 +130,7 @@ def model_rows(model: LatentModel, images: list[np.ndarray], names: list[str], c
     deterministic, so only new or retrained models (and rows from before MS-SSIM
     was reported) are run again.
     """
-    from .codec import encode
-    from .train import evaluate
+    from .pipeline import actual_bpp
 
     rows = []
     for img, name in zip(images, names):
@@ -158,7 +140,7 @@ def model_rows(model: LatentModel, images: list[np.ndarray], names: list[str], c
             h, w = img.shape[:2]
             hard = model.quantize(*model.analysis(pad(x)))
             m = evaluate(model, x, hard=hard)[0]
-            cache[key] = {"bpp": m.bpp, "bpp_actual": len(encode(model, hard, w, h)) * 8 / (h * w),
+            cache[key] = {"bpp": m.bpp, "bpp_actual": actual_bpp(model, hard, w, h)[0],
                           "psnr": m.psnr, "ms_ssim": math.nan if m.ms_ssim is None else m.ms_ssim}
         rows.append(cache[key])
         tick()
@@ -172,23 +154,3 @@ def read_model_rows(path: Path) -> dict:
         return {(r["fingerprint"], r["image"]): {k: float(r[k]) for k in MODEL_FIELDS}
                 for r in csv.DictReader(f) if r.get("fingerprint") and r.get("ms_ssim")}
 
-
-def bd_rate(anchor: tuple[list[float], list[float]], test: tuple[list[float], list[float]]) -> tuple[float, float]:
-    """BD-rate in % of a test curve (bpp, quality) vs ``anchor`` (pchip over the common
-    quality range, quality in dB: PSNR or MS-SSIM dB) and that range's length in dB; NaN
-    when the curves do not overlap or have < 2 points."""
-    import bjontegaard as bd
-
-    if len(test[0]) < 2 or any(math.isnan(v) for v in [*anchor[1], *test[1]]):
-        return math.nan, 0.0
-    lo = max(min(anchor[1]), min(test[1]))
-    hi = min(max(anchor[1]), max(test[1]))
-    if hi <= lo:
-        return math.nan, 0.0
-    a = sorted(zip(*anchor))
-    t = sorted(zip(*test))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = bd.bd_rate([p[0] for p in a], [p[1] for p in a], [p[0] for p in t],
-                           [p[1] for p in t], method="pchip", require_matching_points=False)
-    return float(value), hi - lo

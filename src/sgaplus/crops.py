@@ -7,19 +7,13 @@ is the generator's state: saving it in a checkpoint makes resume bit-exact.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
-
-def data_root() -> Path:
-    """``$SGAPLUS_DATA`` or the project's ``../shared/data`` (relative to the working folder)."""
-    return Path(os.environ.get("SGAPLUS_DATA", "../shared/data"))
+from .util import data_root, image_files
 
 
 def default_train_dirs() -> list[Path]:
@@ -39,7 +33,7 @@ def list_images(dirs: list[Path]) -> list[Path]:
     for d in dirs:
         if not d.is_dir():
             raise ValueError(f"training data folder not found: {d}")
-        files += sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += image_files(d)
     return files
 
 

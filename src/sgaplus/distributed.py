@@ -172,8 +172,8 @@ def code_batches(batches: Iterable[list[tuple[Any, Any]]], refiner: Any, plan: A
 # -- experiments ------------------------------------------------------------------------
 
 def unit_task(store: Any, model: Any, setting: Any, batch: list) -> tuple[list, float]:
-    """A Ray task: :meth:`sgaplus.experiments.units.Store.compute` for one batch."""
-    from .experiments.units import Job
+    """A Ray task: :meth:`sgaplus.experiments.harness.units.Store.compute` for one batch."""
+    from .experiments.harness.units import Job
 
     return store.compute(Job(model, setting), batch)
 
@@ -185,7 +185,8 @@ def refine_units(store: Any, jobs: list, images: list, max_batch: int,
     number of batches that failed (their units stay missing; a re-run retries them)."""
     import ray
 
-    from .experiments.data import by_shape
+    from .experiments.harness.data import by_shape
+    from .experiments.harness.units import slug
 
     gpu = use_gpus(store.device)
     models: dict[str, Any] = {}
@@ -204,14 +205,14 @@ def refine_units(store: Any, jobs: list, images: list, max_batch: int,
     def done(key: tuple, result: tuple[list, float]) -> None:
         job, batch = key
         store.save(job, result[0])
-        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: "
+        log(f"  {job.model.key} {slug(job.setting)} {', '.join(im.id for im in batch)}: "
             f"done in {result[1]:.0f} s")
 
     def failed(key: tuple, message: str) -> None:
         nonlocal failures
         job, batch = key
         failures += 1
-        log(f"  {job.model.key} {job.setting.slug()} {', '.join(im.id for im in batch)}: failed: {message}")
+        log(f"  {job.model.key} {slug(job.setting)} {', '.join(im.id for im in batch)}: failed: {message}")
 
     run(tasks(), _slots(gpu), done, failed)
     return failures

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .limits import MAX_PIXELS
+from .util import psnr_uint8
 
 
 #: Bytes per pixel an image read from standard input may take: 16-bit RGBA uncompressed.
@@ -148,7 +149,4 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def psnr_as_written(x_hat: torch.Tensor, original: torch.Tensor, mode: str) -> float:
     """PSNR in dB of the 8-bit image a decoder writes in ``mode`` (``L`` is measured on the
     gray channel written, not on the RGB reconstruction) against the original."""
-    a = np.asarray(to_pil(x_hat, mode), np.float64)
-    b = np.asarray(to_pil(original, mode), np.float64)
-    mse = max(float(np.mean((a - b) ** 2)), 1e-12 * 255.0**2)
-    return float(10 * np.log10(255.0**2 / mse))
+    return psnr_uint8(np.asarray(to_pil(x_hat, mode)), np.asarray(to_pil(original, mode)))

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from . import ops
 from .distortion import MSE, Distortion, ms_ssim, ms_ssim_scales, mse
-from .latent_model import HardLatents, LatentModel
+from .latent_model import HardLatents, LatentModel, pad
 
 
 @dataclass
@@ -129,6 +129,20 @@ def hard_metrics(
                     ms_ssim_db=None if ssim_db is None else float(ssim_db[i]))
             for i in range(x.size(0))]
     return rows, x_hat
+
+
+@torch.no_grad()
+def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
+             hard: HardLatents | None = None) -> list[Metrics]:
+    """Unrefined figures of images ``x`` (B, 3, H, W): hard rounding, estimated bits.
+
+    The same path as the refinement's "before": pad, analyse, round z on the
+    integer grid and y relative to μ, decode, PSNR of the 8-bit output.
+    ``hard`` skips the analysis when the caller already has the latents.
+    """
+    if hard is None:
+        hard = model.quantize(*model.analysis(pad(x.to(model.device))))
+    return hard_metrics(model, x, hard, model.lmbda if lmbda is None else lmbda)[0]
 
 
 def to_8bit(x_hat: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .refine_config import RefineConfig
 from .schedules import budgeted
 
 #: -q/--quality -> (quality of sgaplus-msh, refinement λ).
@@ -31,8 +32,12 @@ EFFORT_ITERS = (0, 25, 50, 100, 150, 250, 400, 600, 1000, 2000)
 #: 96.2 % on four others (docs/bench/presets.md), at an eighth of the iterations.
 DEFAULT_EFFORT = 5
 
-#: The paper's settings (the Refiner's defaults), what effort 9 runs.
+#: The paper's settings (RefineConfig's defaults), what effort 9 runs.
 PAPER_EFFORT = 9
+
+#: Iterations of the expert settings (e.g. ``compress --lr``) without ``--iters``: the
+#: paper's settings for 500.
+EXPERT_ITERS = 500
 
 
 def quality(q: int) -> tuple[str, float]:
@@ -47,10 +52,12 @@ def quality(q: int) -> tuple[str, float]:
 
 
 def effort(e: int) -> dict[str, Any]:
-    """Refiner keyword arguments (iters, schedule, lr, lr_decay) of effort ``e``."""
+    """The :class:`~sgaplus.refine_config.RefineConfig` fields (iters, schedule, lr,
+    lr_decay) of effort ``e``."""
     if not 0 <= e < len(EFFORT_ITERS):
         raise ValueError(f"effort {e} is not on the scale; give 0 (no refinement) to "
                          f"{len(EFFORT_ITERS) - 1} (the paper's 2000 iterations)")
     if e == PAPER_EFFORT:
-        return {"iters": EFFORT_ITERS[e], "schedule": None, "lr": 0.005, "lr_decay": "constant"}
+        return {"iters": EFFORT_ITERS[e], "schedule": RefineConfig.schedule, "lr": RefineConfig.lr,
+                "lr_decay": RefineConfig.lr_decay}
     return budgeted(EFFORT_ITERS[e])

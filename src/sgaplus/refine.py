@@ -33,10 +33,9 @@ because μ is the rounding grid and a bf16 μ (8 bits of mantissa, steps of 0.06
 
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import torch
@@ -46,24 +45,15 @@ from . import memory, tiling
 from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
 from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit, rates
-from .relax import Relaxation, get_relaxation
-from .schedules import Schedule, get_schedule
-from .stopping import StopRule
+from .refine_config import RefineConfig
+from .relax import Relaxation
+from .schedules import Schedule
 
 #: Called after each iteration with (iteration, temperature, mean method loss).
 ProgressFn = Callable[[int, float, float], None]
 
-#: ``Refiner(lr_decay=...)``: Adam's lr held (the paper), or brought down to 0 at the cap.
-LR_DECAYS = ("constant", "linear")
-
 #: Interval of the true loss that ``patience`` watches when no history is kept.
 AUTO_CHECK_EVERY = 10
-
-
-def _checked_lambda(lmbda: float) -> float:
-    if not lmbda > 0:
-        raise ValueError(f"Invalid lambda: {lmbda}")
-    return lmbda
 
 
 def default_device() -> torch.device:
@@ -85,6 +75,7 @@ class RefineResult:
         x_hat: the decoded reconstruction of ``hard`` (B, 3, H, W), unclamped.
         latents: the refined latents (y, z) before rounding (CPU): where another
             refinement may continue (``refine(start=...)``, rate control's corrections).
+        config: the Refiner's resolved config, which rebuilds it (``Refiner(model, config)``).
     """
 
     hard: HardLatents
@@ -95,7 +86,7 @@ class RefineResult:
     seconds: float
     x_hat: Tensor
     latents: tuple[Tensor, Tensor]
-    config: dict[str, Any] = field(default_factory=dict)
+    config: RefineConfig
 
 
 class Refiner:
@@ -103,105 +94,60 @@ class Refiner:
 
     Args:
         model: the frozen hyperprior.
-        method: a :class:`Relaxation` or its registry name (e.g. ``"ssl"``).
-        schedule: a :class:`Schedule` or name; default: the method's own.
-        iters: iteration cap (spec default 2000).
-        lr: Adam learning rate (0.005).
-        lr_decay: ``"constant"`` (the paper's) or ``"linear"``: from ``lr`` down to 0 at the
-            iteration cap, for a budget (:func:`sgaplus.schedules.budgeted`).
-        lmbda: λ of the loss; default the model's training λ. Another value is
-            semi-multi-rate: it moves the result along the R-D curve.
-        distortion: ``"mse"`` or ``"ms-ssim"`` (:mod:`sgaplus.distortion`); default the
-            metric the model was trained for. Another one needs ``lmbda``: the model's
-            training λ is in its own metric's units (0.013 for mse would be a λ of
-            almost pure rate for ms-ssim, whose CompressAI models use 2.40-220).
-        seed: seeds the relaxation noise (one ``torch.Generator`` per call).
-        log_every: interval of the true-loss history (0 = none, only before/after).
-        time_budget, patience, min_delta: see :class:`StopRule`.
-        precision: ``"fp32"`` or ``"bf16"``: the dtype of g_s in the loop. bf16
-            is for GPUs (untested here): on the project's CPU (AVX-512 bf16, no
-            AMX) oneDNN's bf16 convolutions run at about 60 % of its fp32 rate, and
-            bf16 skips the fp32 kernels, so it is the slower choice there. The final
-            hard latents and figures are always computed in fp32/fp64.
-        device: default CUDA when present, else CPU.
-        max_memory: the working memory (bytes) an image (or batch) may take on the
-            device: images that need more run g_a and g_s in tiles
-            (:mod:`sgaplus.tiling`, sized by :func:`sgaplus.memory.tile_size`); default
-            :data:`sgaplus.memory.DEFAULT_BUDGET`.
+        config: how to refine (:class:`~sgaplus.refine_config.RefineConfig`; default the
+            paper's settings).
+        changes: fields of ``config`` replaced, e.g. ``Refiner(model, method="ssl", iters=500)``.
+
+    ``config`` (the attribute) is the config resolved against ``model``: every parameter
+    spelled out, λ, distortion, device and memory budget filled in. It is what a result
+    records, and ``Refiner(model, config)`` rebuilds this Refiner.
+
+    Precision ``"bf16"`` is for GPUs (untested here): on the project's CPU (AVX-512 bf16,
+    no AMX) oneDNN's bf16 convolutions run at about 60 % of its fp32 rate, and bf16 skips
+    the fp32 kernels, so it is the slower choice there. The final hard latents and figures
+    are always computed in fp32/fp64. An ms-ssim λ: CompressAI's ms-ssim models use
+    2.40-220, so a model's mse training λ (0.013) would be a λ of almost pure rate.
     """
 
-    def __init__(
-        self,
-        model: LatentModel,
-        method: Relaxation | str = "ssl",
-        schedule: Schedule | str | None = None,
-        *,
-        iters: int = 2000,
-        lr: float = 0.005,
-        lmbda: float | None = None,
-        distortion: str | None = None,
-        seed: int = 0,
-        log_every: int = 10,
-        time_budget: float | None = None,
-        patience: int | None = None,
-        min_delta: float = 1e-3,
-        precision: str = "fp32",
-        device: torch.device | str | None = None,
-        max_memory: int | None = None,
-        lr_decay: str = "constant",
-    ) -> None:
-        self.method = get_relaxation(method) if isinstance(method, str) else method
-        schedule = schedule or self.method.default_schedule
-        self.schedule = get_schedule(schedule) if isinstance(schedule, str) else schedule
-        if not lr > 0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if lr_decay not in LR_DECAYS:
-            raise ValueError(f"Invalid lr decay: {lr_decay} ({' or '.join(LR_DECAYS)})")
-        self.lmbda = _checked_lambda(model.lmbda if lmbda is None else lmbda)
-        self.distortion = get_distortion(distortion or trained_for(model))
-        if lmbda is None and self.distortion.name != trained_for(model):
+    def __init__(self, model: LatentModel, config: RefineConfig | None = None, **changes: Any) -> None:
+        config = replace(config or RefineConfig(), **changes)
+        self.method: Relaxation = config.relaxation()
+        self.schedule: Schedule = config.temperature()
+        self.lmbda = model.lmbda if config.lmbda is None else config.lmbda
+        if not self.lmbda > 0:
+            raise ValueError(f"Invalid lambda: {self.lmbda}")
+        self.distortion = get_distortion(config.distortion or trained_for(model))
+        if config.lmbda is None and self.distortion.name != trained_for(model):
             raise ValueError(
                 f"{model.name} was trained for {trained_for(model)}, so its λ {model.lmbda:g} is no λ "
                 f"for {self.distortion.name}: give one (--lambda)")
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"Invalid precision: {precision} (fp32 or bf16)")
-        if log_every < 0:
-            raise ValueError(f"Invalid log interval: {log_every}")
         self.model = model
-        self.lr, self.lr_decay = lr, lr_decay
-        self.seed, self.log_every, self.precision = seed, log_every, precision
-        self.stop_args = dict(max_iters=iters, time_budget=time_budget, patience=patience,
-                              min_delta=min_delta)
-        StopRule(**self.stop_args)  # validate now, not at the first image
-        self.device = torch.device(device) if device is not None else default_device()
-        self.max_memory = memory.DEFAULT_BUDGET if max_memory is None else max_memory
-        if self.max_memory <= 0:
-            raise ValueError(f"Invalid memory budget: {self.max_memory}")
+        self.device = torch.device(config.device) if config.device is not None else default_device()
+        self.max_memory = memory.DEFAULT_BUDGET if config.max_memory is None else config.max_memory
+        self.stop_args = config.stop_args
+        self.config = replace(
+            config, method=self.method.name, params=self.method.params(),
+            schedule=self.schedule.name, schedule_params=self.schedule.params(),
+            iters=self.stop_args["max_iters"], patience=self.stop_args["patience"], lmbda=self.lmbda,
+            distortion=self.distortion.name, device=str(self.device), max_memory=self.max_memory)
         # A plateau rule needs true losses even when no history is kept.
-        self.check_every = log_every or (AUTO_CHECK_EVERY if patience is not None else 0)
+        self.check_every = config.log_every or (AUTO_CHECK_EVERY if self.stop_args["patience"] is not None else 0)
+
+    @property
+    def precision(self) -> str:
+        return self.config.precision
 
     def variant(self, *, lmbda: float | None = None, model: LatentModel | None = None,
                 iters: int | None = None) -> "Refiner":
         """This refinement at another λ (semi-multi-rate), for another model of the same
-        metric or with another iteration cap: what rate control varies."""
-        other = copy.copy(self)
+        metric or with another iteration cap (a budgeted schedule spanning it): what rate
+        control varies."""
+        changes: dict[str, Any] = {}
         if lmbda is not None:
-            other.lmbda = _checked_lambda(lmbda)
-        if model is not None:
-            other.model = model
+            changes["lmbda"] = lmbda
         if iters is not None:
-            other.stop_args = {**self.stop_args, "max_iters": iters}
-            StopRule(**other.stop_args)
-            other.schedule = self.schedule.spanning(iters)
-        return other
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "method": self.method.config(), "schedule": self.schedule.config(),
-            **self.stop_args, "lr": self.lr, "lr_decay": self.lr_decay, "lmbda": self.lmbda,
-            "distortion": self.distortion.name, "seed": self.seed,
-            "precision": self.precision, "model": self.model.name,
-        }
+            changes.update(iters=iters, schedule_params=self.schedule.spanning(iters).params())
+        return Refiner(model or self.model, self.config, **changes)
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -312,16 +258,17 @@ class Refiner:
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
-        opt = torch.optim.Adam([y, z], lr=self.lr)
-        gen = torch.Generator(dev).manual_seed(self.seed)
-        stop = StopRule(**self.stop_args)
+        lr, log_every = self.config.lr, self.config.log_every
+        opt = torch.optim.Adam([y, z], lr=lr)
+        gen = torch.Generator(dev).manual_seed(self.config.seed)
+        stop = self.config.stop_rule()
         history: list[dict[str, float]] = []
         t = 0
         with self._loop_format():
             while not stop.done(t, time.perf_counter() - began):
                 tau = self.schedule(t)
-                if self.lr_decay == "linear":
-                    opt.param_groups[0]["lr"] = self.lr * (1 - t / self.stop_args["max_iters"])
+                if self.config.lr_decay == "linear":
+                    opt.param_groups[0]["lr"] = lr * (1 - t / self.stop_args["max_iters"])
                 z_tilde = self.method(z, tau, gen)
                 y_tilde, scales, means = model.latents(y, z_tilde,
                                                        lambda v: self.method(v, tau, gen))
@@ -337,7 +284,7 @@ class Refiner:
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
                     true, psnr, hard_terms = self._true_losses(xd, y.detach(), z.detach(), tile)
                     stop.observe(t, float(true.mean()))
-                    for i in range(x.size(0) if self.log_every else 0):
+                    for i in range(x.size(0) if log_every else 0):
                         history.append({
                             "iter": t, "image": i, "tau": tau,
                             "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
@@ -357,4 +304,4 @@ class Refiner:
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - began, x_hat=x_hat.cpu(),
                             latents=(y.detach().contiguous().cpu(), z.detach().contiguous().cpu()),
-                            config=self.config())
+                            config=self.config)

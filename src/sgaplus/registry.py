@@ -6,8 +6,10 @@ decorator, looked up once by name so that hot loops never branch on strings.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import fields
-from typing import Any, Callable, ClassVar, Generic, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ class Registry(Generic[T]):
         try:
             return cls(**params)  # type: ignore[operator]
         except TypeError:
-            allowed = ", ".join(getattr(cls, "__dataclass_fields__", {})) or "none"
+            allowed = ", ".join(f.name for f in fields(cls)) or "none"  # type: ignore[arg-type]
             raise ValueError(
                 f"{self.kind} {name!r} does not take {', '.join(params)}; its parameters: {allowed}"
             ) from None
@@ -53,6 +55,14 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+
+def import_all(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package (``import_all(__name__, __path__)`` in its
+    ``__init__``): registering an entry takes its file and nothing else, no import list
+    to keep by hand."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
 
 
 class Entry:
@@ -80,6 +90,11 @@ class Entry:
             if not ok:
                 raise ValueError(f"Invalid {f.name} for {self.kind} {self.name!r}: {value}")
 
+    def params(self) -> dict[str, Any]:
+        """The hyperparameters, every one spelled out: ``Registry.create(name, **params)``
+        rebuilds the entry."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
     def config(self) -> dict[str, Any]:
-        """``{kind: name, **hyperparameters}``; ``Registry.create`` rebuilds it."""
-        return {self.kind: self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
+        """``{kind: name, **hyperparameters}``."""
+        return {self.kind: self.name, **self.params()}

@@ -17,8 +17,6 @@ import copy
 import csv
 import datetime as dt
 import math
-import os
-import platform
 import signal
 import time
 from contextlib import nullcontext
@@ -28,11 +26,11 @@ from typing import Any, Callable
 
 import torch
 from compressai.models import MeanScaleHyperprior
-from torch import Tensor
 
 from .crops import CropSampler, val_crops
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, hard_metrics
+from .loss import evaluate
+from .util import atomic_write, hardware
 from .zoo import load_file, save_model
 
 #: Settings a resumed run must share with its checkpoint (``steps`` may change: it rescales the schedule).
@@ -87,32 +85,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch thread(s)"
-
-
-@torch.no_grad()
-def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
-             hard: HardLatents | None = None) -> list[Metrics]:
-    """Unrefined figures of images ``x`` (B, 3, H, W): hard rounding, estimated bits.
-
-    The same path as the refinement's "before": pad, analyse, round z on the
-    integer grid and y relative to μ, decode, PSNR of the 8-bit output.
-    ``hard`` skips the analysis when the caller already has the latents.
-    """
-    if hard is None:
-        hard = model.quantize(*model.analysis(pad(x.to(model.device))))
-    return hard_metrics(model, x, hard, model.lmbda if lmbda is None else lmbda)[0]
 
 
 def frozen_copy(net: MeanScaleHyperprior, lmbda: float, meta: dict[str, Any]) -> LatentModel:
@@ -185,9 +157,7 @@ class Trainer:
                 "last_val": self.last_val, "config": self.cfg.as_meta(), "init_meta": self.init_meta}
 
     def save(self) -> None:
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, self.ckpt_path)
+        atomic_write(self.ckpt_path, lambda tmp: torch.save(self.state(), tmp))
 
     def resume(self) -> bool:
         """Load ``out/checkpoint.pt`` if there is one; drop CSV rows written after it."""
@@ -329,7 +299,5 @@ class Trainer:
         }
         model = frozen_copy(self.net, cfg.lmbda, meta)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_model(model, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_model(model, tmp))
         return path

@@ -1,1 +1,1 @@
-"""The ``sgaplus`` command line: one module per subcommand, listed in ``main.COMMANDS``."""
+"""The ``sgaplus`` command line: one module per subcommand, registered in ``main.build_parser``."""

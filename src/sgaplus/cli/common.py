@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from ..fileperm import make_ordinary
-from .main import CLIError
+from ..util import atomic_write
+from .errors import CLIError
 from .paths import is_stdio, write_stdout
 
 
@@ -68,63 +68,55 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "is semi-multi-rate: the same model at another rate)")
 
 
-#: ``--iters auto``'s cap: the paper's 2000 iterations. The plateau rule stops the refinement
-#: well before (about 900 on Kodak crops, docs/bench/refine_stopping.md); a command's own,
-#: lower default (compress's 500) would cut that short and make ``auto`` a fixed count.
-AUTO_MAX_ITERS = 2000
+def _iterations(text: str) -> int | str:
+    """``--iters N`` or ``--iters auto`` (:data:`sgaplus.refine_config.AUTO`)."""
+    from ..refine_config import AUTO
+
+    if text == AUTO:
+        return AUTO
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of iterations or 'auto', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"the number of iterations cannot be negative ({text})")
+    return value
 
 
-class _ItersAction(argparse.Action):
-    """``--iters N`` or ``--iters auto``: up to :data:`AUTO_MAX_ITERS`, stopped on a plateau.
+def add_refine_args(p: argparse.ArgumentParser, iters: int | None = None, expert: str = "") -> None:
+    """The refinement knobs, identical wherever a command refines, with
+    :class:`~sgaplus.refine_config.RefineConfig`'s defaults (``iters``: the command's own cap);
+    ``expert`` ends the help of those a preset sets (compress's --effort)."""
+    from ..refine_config import AUTO_MAX_ITERS, LR_DECAYS, RefineConfig as C
 
-    ``auto`` also sets ``args.patience``, so every command that reads ``args.iters``
-    keeps getting an int (the cap), e.g. for its progress bar.
-    """
-
-    def __call__(self, parser, namespace, value, option_string=None) -> None:
-        from ..stopping import AUTO_PATIENCE
-
-        if value == "auto":
-            namespace.iters, namespace.patience = AUTO_MAX_ITERS, AUTO_PATIENCE
-            return
-        try:
-            namespace.iters, namespace.patience = int(value), None
-        except ValueError:
-            parser.error(f"argument --iters: expected a number of iterations or 'auto', got {value!r}")
-        if namespace.iters < 0:
-            parser.error(f"argument --iters: the number of iterations cannot be negative ({value})")
-
-
-def add_refine_args(p: argparse.ArgumentParser, iters: int = 2000, expert: str = "") -> None:
-    """The refinement knobs, identical wherever a command refines; ``expert`` ends the help
-    of those a preset sets (compress's --effort)."""
-    p.add_argument("--method", default="ssl", help="relaxation (see 'sgaplus methods'); default ssl")
+    iters = C.iters if iters is None else iters
+    p.add_argument("--method", default=C.method, help=f"relaxation (see 'sgaplus methods'); default {C.method}")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="method parameter, repeatable (e.g. --param a=2.3)")
-    p.add_argument("--schedule", default=None,
+    p.add_argument("--schedule", default=C.schedule,
                    help=f"temperature schedule (default: the method's own){expert}")
     p.add_argument("--schedule-param", action="append", metavar="NAME=VALUE",
                    help="schedule parameter, repeatable (e.g. --schedule-param t_max=0.5)")
-    p.add_argument("--iters", action=_ItersAction, default=iters, metavar="N|auto",
+    p.add_argument("--iters", type=_iterations, default=iters, metavar="N|auto",
                    help=f"iterations (default {iters}); 'auto': up to {AUTO_MAX_ITERS}, stopping once the "
                         f"true loss has stopped improving (see docs/bench/refine_stopping.md){expert}")
-    p.add_argument("--time-budget", type=positive("the time budget in seconds"), default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=positive("the time budget in seconds"), default=C.time_budget,
+                   metavar="SECONDS",
                    help="stop refining each image after this many seconds (the result so far is kept)")
-    p.set_defaults(patience=None)
-    p.add_argument("--lr", type=positive("the learning rate"), default=0.005,
-                   help=f"Adam learning rate (default 0.005){expert}")
-    p.add_argument("--lr-decay", choices=("constant", "linear"), default="constant",
-                   help="Adam's lr held (default, the paper's) or decayed linearly to 0 at --iters; "
-                        "with --schedule budget and --lr 0.06 these are the budgeted settings "
+    p.add_argument("--lr", type=positive("the learning rate"), default=C.lr,
+                   help=f"Adam learning rate (default {C.lr:g}){expert}")
+    p.add_argument("--lr-decay", choices=LR_DECAYS, default=C.lr_decay,
+                   help=f"Adam's lr held (default {C.lr_decay}, the paper's) or decayed linearly to 0 at "
+                        "--iters; with --schedule budget and --lr 0.06 these are the budgeted settings "
                         f"(docs/bench/refine_budget.md){expert}")
-    p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=None,
+    p.add_argument("--distortion", choices=("mse", "ms-ssim"), default=C.distortion,
                    help="distortion of the refinement loss: mse (λ·255²·MSE + bpp) or ms-ssim "
                         "(λ·(1 − MS-SSIM) + bpp, as CompressAI trains its ms-ssim models, λ 2.40-220); "
                         "default: the metric the model was trained for. Another one needs --lambda "
                         "in its units")
-    p.add_argument("--seed", type=int, default=0, help="seed of the relaxation noise")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+    p.add_argument("--seed", type=int, default=C.seed, help=f"seed of the relaxation noise (default {C.seed})")
+    p.add_argument("--device", default=C.device, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--max-memory", type=_memory_size, default=C.max_memory, metavar="SIZE",
                    help="memory one image may take (e.g. 8G, 1500M; default 8G): larger images "
                         "run g_a and g_s in tiles, with the same result (see README, Memory)")
 
@@ -138,32 +130,25 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def method_and_schedule(args: argparse.Namespace):
-    """Build the relaxation and schedule named on the command line (fails fast)."""
-    from ..relax import get_relaxation
-    from ..schedules import get_schedule
-
-    method = get_relaxation(args.method, **parse_params(args.param))
-    schedule = args.schedule or method.default_schedule
-    params = parse_params(args.schedule_param)
-    built = get_schedule(schedule, **params)
-    # A schedule tied to its budget (``budget``) spans the run's iterations unless told otherwise.
-    return method, built if "iters" in params else built.spanning(args.iters)
+#: RefineConfig fields that add_refine_args sets (and ``--param``/``--schedule-param``).
+REFINE_ARGS = ("method", "schedule", "iters", "time_budget", "lr", "lr_decay", "lmbda", "distortion",
+               "seed", "device", "max_memory")
 
 
-def build_refiner(args: argparse.Namespace, model: Any, **extra: Any):
-    """The command's Refiner; on a CPU the process keeps freed memory (sgaplus.allocator)."""
-    from ..allocator import keep_freed_memory
-    from ..refine import Refiner
+def refine_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The RefineConfig fields given on the command line (an option left at None is not)."""
+    given = {name: getattr(args, name) for name in REFINE_ARGS if getattr(args, name) is not None}
+    return {**given, "params": parse_params(args.param), "schedule_params": parse_params(args.schedule_param)}
 
-    method, schedule = method_and_schedule(args)
-    refiner = Refiner(model, method, schedule, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay,
-                      lmbda=args.lmbda, distortion=args.distortion, seed=args.seed, device=args.device,
-                      time_budget=args.time_budget, patience=args.patience,
-                      max_memory=args.max_memory, **extra)
-    if refiner.device.type == "cpu":
-        keep_freed_memory()
-    return refiner
+
+def refine_config(args: argparse.Namespace, **fixed: Any):
+    """The command line's :class:`~sgaplus.refine_config.RefineConfig` (with the command's
+    ``fixed`` fields, e.g. ``log_every``); an option left at None keeps the config's
+    default. Raises ValueError (one line) for an unknown method, schedule or parameter,
+    before any work."""
+    from ..refine_config import RefineConfig
+
+    return RefineConfig(**refine_fields(args), **fixed)
 
 
 def load_model_arg(args: argparse.Namespace):
@@ -208,36 +193,13 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool) -> None
     """Write through a temporary file in the same folder, then move it into place: never a
     partial file. Without ``force`` the move is a hard link, which fails if anything has
     appeared at ``path`` since :func:`check_output` (the run may take minutes); the
-    temporary file goes in every case, also on Ctrl-C and SIGTERM. ``-`` is standard output."""
+    temporary file goes in every case, also on Ctrl-C and SIGTERM (:func:`sgaplus.util.atomic_write`).
+    ``-`` is standard output."""
     if is_stdio(path):
         write_stdout(write, path.suffix or ".tmp")
         return
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    except OSError as exc:  # e.g. a read-only or pseudo file system that os.access misjudges
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        make_ordinary(tmp)  # as open() would create it, not mkstemp's 0600
-        write(Path(tmp))
-        if force:
-            os.replace(tmp, path)
-        else:
-            _link_exclusive(Path(tmp), path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _link_exclusive(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` exists, atomically."""
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: claim the name, then fill it
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            os.replace(tmp, path)
+        atomic_write(path, write, exclusive=not force)
     except FileExistsError:
         raise CLIError(f"{path} appeared while sgaplus was working and was left alone; "
                        f"pass --force to overwrite it") from None

@@ -1,60 +1,43 @@
-"""``sgaplus compress IMAGE -o FILE.sgp`` (or ``DIR -o OUTDIR``): refine, entropy-code, write.
+"""``sgaplus compress IMAGE -o FILE.sgp`` (or ``DIR -o OUTDIR``): parse, call
+:func:`sgaplus.files.compress` (a folder: :mod:`sgaplus.pipeline`'s batches), write, print.
 
-The reported ``psnr`` and ``ms_ssim`` (with ``ms_ssim_db`` = −10·log10(1 − MS-SSIM))
-are measured on what ``sgaplus decompress`` will produce: the bytes are decoded
-in-process (CPU, portable convolutions) before the file is moved into place, and
-compared in the mode written back (gray for a grayscale input). ``bpp`` is the real file size (header
-included) over the original pixels; ``bpp_estimated`` is the refinement's
-−log2 p figure for the same latents.
-
-How much to refine is ``--effort`` (:mod:`sgaplus.presets`; default 5: 250 iterations
-of the budgeted settings, about 95 % of the paper's 2000-iteration gain); ``--effort 9``
-is the paper's settings, ``--no-refine`` = ``--effort 0``. The expert flags ``--iters``,
-``--lr``, ``--lr-decay`` and ``--schedule`` replace the preset by the Refiner's own
-settings (the paper's unless changed; ``--iters`` alone: the paper's for that many).
-What to spend is ``-q`` (a model and λ of the family) or a rate-control target
-(:mod:`sgaplus.ratecontrol`, which chooses both).
+The figures are :class:`sgaplus.pipeline.CompressResult`'s, measured on what ``sgaplus
+decompress`` will produce. How much to refine is ``--effort`` (default 5: 250 iterations of
+the budgeted settings), ``--no-refine`` = ``--effort 0``; the expert flags ``--iters``,
+``--lr``, ``--lr-decay`` and ``--schedule`` replace the preset by RefineConfig's defaults
+(:func:`sgaplus.files.compress_config`). ``--json`` records the refinement's config
+(:class:`~sgaplus.refine_config.RefineConfig`), which re-runs it. What to spend is ``-q`` (a
+model and λ of the family) or a rate-control target.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args,
-                     build_refiner, check_output, load_model_arg, method_and_schedule, print_json,
-                     progress_bar, write_atomic)
-from .main import CLIError
+from ..util import IMAGE_SUFFIXES, image_files
+from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args, check_output,
+                     print_json, progress_bar, refine_fields, write_atomic)
+from .errors import CLIError
 from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
 if TYPE_CHECKING:
     from ..images import LoadedImage
-    from ..latent_model import LatentModel
-    from ..pipeline import Coded, RatePlan
+    from ..pipeline import CompressResult
     from ..ratecontrol import Target
-    from ..refine import Refiner
+    from ..refine_config import RefineConfig
 
-#: Iterations of the expert flags (e.g. ``--lr``) without ``--iters``: the paper's settings for 500.
-CLI_ITERS = 500
-
-#: Flags that replace the effort preset by the Refiner's own settings: (flag, dest).
+#: Flags that replace the effort preset by RefineConfig's defaults (files.EXPERT_FIELDS): (flag, dest).
 EXPERT_FLAGS = (("--iters", "iters"), ("--lr", "lr"), ("--lr-decay", "lr_decay"),
                 ("--schedule", "schedule"), ("--schedule-param", "schedule_param"))
 
-#: Pixels a folder run refines together on a GPU (8 Kodak images; see ``batch_size``).
-GPU_BATCH_PIXELS = 8 * 768 * 512
-
-#: Files a folder run picks up; anything else in the folder is left alone.
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm",
-                  ".pgm", ".pnm"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..presets import DEFAULT_EFFORT, EFFORT_ITERS, QUALITIES
+    from ..presets import DEFAULT_EFFORT, EFFORT_ITERS, EXPERT_ITERS, QUALITIES
 
     p = sub.add_parser("compress", help="refine and entropy-code an image (or a folder) into .sgp files")
     p.add_argument("input", type=Path,
@@ -69,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"how hard to refine (default {DEFAULT_EFFORT}): 0 none, 1-8 "
                         f"{', '.join(map(str, EFFORT_ITERS[1:-1]))} iterations of the budgeted settings, "
                         f"9 the paper's {EFFORT_ITERS[-1]} (docs/bench/presets.md)")
-    add_refine_args(p, iters=CLI_ITERS, expert=" (replaces --effort)")
+    add_refine_args(p, iters=EXPERT_ITERS, expert=" (replaces --effort)")
     # None = not given: any of these replaces the effort preset (EXPERT_FLAGS).
     p.set_defaults(iters=None, lr=None, lr_decay=None)
     p.add_argument("--no-refine", action="store_true",
@@ -110,70 +93,14 @@ def load_input(path: Path, max_pixels: int) -> LoadedImage:
     return image
 
 
-def write_coded(coded: Coded, image: LoadedImage, out: Path, force: bool, seconds: float,
-                plan: RatePlan | None = None) -> dict[str, Any]:
-    """Write one file atomically; returns its report row."""
-    w, h = image.size
-    write_atomic(out, lambda tmp: tmp.write_bytes(coded.data), force)
-    extra = {} if plan is None else {"target": {plan.target.metric: plan.target.value},
-                                     "probes": coded.probes}
-    return {
-        "output": str(out), "width": w, "height": h, "bytes": len(coded.data),
-        "bpp": len(coded.data) * 8 / (w * h), "bpp_estimated": coded.bpp_estimated,
-        "psnr": coded.psnr, "ms_ssim": coded.ms_ssim, "ms_ssim_db": coded.ms_ssim_db,
-        "iters": coded.iters, "seconds": seconds, "method": coded.method, "lmbda": coded.lmbda,
-        "distortion": coded.distortion, "model": coded.model, **extra,
-    }
-
-
-def compress_image(image: LoadedImage, out: Path, force: bool, model: LatentModel,
-                   refiner: Refiner, quiet: bool, plan: RatePlan | None = None) -> dict[str, Any]:
-    """Refine, encode, decode-check and atomically write one image (with the model and λ
-    that meet ``plan``'s target, when given); returns its report row."""
-    from ..pipeline import code_image
-    from ..ratecontrol import TargetNotReached
-
-    start = time.perf_counter()
-    iters = refiner.stop_args["max_iters"]
-    log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
-    with progress_bar(iters, refiner.method.name, disable=quiet or not iters or plan is not None) as bar:
-        try:
-            coded = code_image(image, model, refiner, plan, progress=lambda t, tau, loss: bar.update(1),
-                               log=log)
-        except TargetNotReached as exc:
-            raise CLIError(str(exc)) from None
-    return write_coded(coded, image, out, force, time.perf_counter() - start, plan)
-
-
-def batch_size(refiner: Refiner, plan: RatePlan | None, image: LoadedImage) -> int:
-    """How many same-size images a folder run refines together.
-
-    On a GPU one Kodak-sized image leaves it waiting on kernel launches: a batch of 8
-    ran 7.1-7.8x faster per image on an H200 (docs/bench/refine_speed_gpu.md). Each
-    image still follows its own loop (the loss is a per-image sum, Adam elementwise);
-    only the noise draws depend on its batch-mates. Not with a time budget, a plateau
-    rule or rate control, which decide per image. On a CPU batching gained 6-11 %
-    (docs/bench/refine_scaling.md): not worth the memory.
-    """
-    if (refiner.device.type != "cuda" or plan is not None
-            or refiner.stop_args["time_budget"] is not None or refiner.stop_args["patience"] is not None):
-        return 1
-    w, h = image.size
-    return max(1, GPU_BATCH_PIXELS // (w * h))
-
-
-def compress_refiner(args: argparse.Namespace, model: LatentModel) -> Refiner:
-    """The command's Refiner without a loss history: a file needs only the final latents,
-    and the history's true loss is a no-grad forward pass every 10 iterations (``--iters
-    auto`` still checks its plateau)."""
-    return build_refiner(args, model, log_every=0)
-
-
-def refine_settings(args: argparse.Namespace) -> None:
-    """Fill ``args.iters``/``lr``/``lr_decay``/``schedule`` from ``--effort`` (default
-    :data:`~sgaplus.presets.DEFAULT_EFFORT`), or from the Refiner's own defaults where an
-    expert flag replaces the preset (see the module docstring)."""
-    from ..presets import DEFAULT_EFFORT, effort
+def check_flags(args: argparse.Namespace) -> tuple[RefineConfig, Target | None]:
+    """Refuse flags that contradict each other, in the flags' own words, and fill in
+    ``-q``'s model and λ; returns the refinement's config (:func:`sgaplus.files.compress_config`:
+    an unknown method or parameter fails here, before any work) and the rate-control
+    target. Nothing is loaded yet."""
+    from ..files import compress_config
+    from ..presets import quality
+    from ..ratecontrol import Target
 
     expert = [flag for flag, dest in EXPERT_FLAGS if getattr(args, dest) is not None]
     if args.no_refine:
@@ -182,38 +109,17 @@ def refine_settings(args: argparse.Namespace) -> None:
         args.effort = 0
     if expert and args.effort is not None:
         raise CLIError(f"--effort sets the iterations, lr and schedule; drop {expert[0]} (or --effort)")
-    if expert:
-        args.iters = CLI_ITERS if args.iters is None else args.iters
-        args.lr = 0.005 if args.lr is None else args.lr
-        args.lr_decay = args.lr_decay or "constant"
-        return
-    settings = effort(DEFAULT_EFFORT if args.effort is None else args.effort)
-    args.iters, args.lr, args.lr_decay = settings["iters"], settings["lr"], settings["lr_decay"]
-    args.schedule = settings["schedule"].name if settings["schedule"] is not None else None
-
-
-def apply_quality(args: argparse.Namespace) -> None:
-    """``-q``: the model and refinement λ of the quality scale (:mod:`sgaplus.presets`)."""
-    from ..presets import quality
-
-    if args.quality is None:
-        return
-    if args.model != "default" or args.lmbda is not None:
-        raise CLIError("-q picks a model of sgaplus-msh and its λ; drop "
-                       f"{'--model' if args.model != 'default' else '--lambda'} (or -q)")
-    args.model, args.lmbda = quality(args.quality)
-
-
-def rate_target(args: argparse.Namespace) -> Target | None:
-    """The rate-control target of the arguments, refused where it cannot work (before
-    anything is loaded)."""
-    from ..ratecontrol import Target
-
+    if args.quality is not None:
+        if args.model != "default" or args.lmbda is not None:
+            raise CLIError("-q picks a model of sgaplus-msh and its λ; drop "
+                           f"{'--model' if args.model != 'default' else '--lambda'} (or -q)")
+        args.model, args.lmbda = quality(args.quality)
+    config = compress_config(args.effort, **refine_fields(args))
     given = [(flag, metric, getattr(args, dest)) for flag, metric, dest in
              (("--target-bpp", "bpp", "target_bpp"), ("--target-size", "size", "target_size"),
               ("--target-psnr", "psnr", "target_psnr")) if getattr(args, dest) is not None]
     if not given:
-        return None
+        return config, None
     flag, metric, value = given[0]
     if args.distortion is not None and args.lmbda is None:
         raise CLIError(f"{flag} with --distortion needs --lambda (in that distortion's units) to "
@@ -222,77 +128,54 @@ def rate_target(args: argparse.Namespace) -> Target | None:
         raise CLIError(f"{flag} chooses the model and λ itself; drop --lambda (with --distortion, "
                        "--lambda is where it starts)")
     try:
-        return Target(metric, value)
+        return config, Target(metric, value)
     except ValueError as exc:
         raise CLIError(f"{flag}: {exc}") from None
 
 
-def target_model(args: argparse.Namespace, target: Target | None) -> LatentModel:
-    """The model the Refiner is built for: ``--model``, or with a target the middle of its
-    family (:func:`sgaplus.zoo.family`), where rate control starts."""
-    from ..zoo import load_model
-
-    members = family_of(args, target)
-    if members:
-        return load_model(members[(len(members) - 1) // 2][0])
-    return load_model_arg(args)
-
-
-def family_of(args: argparse.Namespace, target: Target | None) -> list[tuple[str, float]] | None:
-    """The models a target chooses among: ``--model``'s family (none with ``--distortion``,
-    whose λ is in other units)."""
-    from ..zoo import rate_family
-
-    return rate_family(args.model) if target is not None and args.distortion is None else None
-
-
-def rate_plan(args: argparse.Namespace, target: Target | None, model: LatentModel) -> RatePlan | None:
-    """The models rate control may choose, each from its own λ: ``--model``'s family
-    (starting in its middle, the model loaded), or that one model; with ``--distortion``
-    (perhaps another metric than the model's) the one model from ``--lambda``."""
-    from ..pipeline import RatePlan
-    from ..ratecontrol import Candidate
-
-    if target is None:
-        return None
-    members = family_of(args, target)
-    if members:
-        return RatePlan(target, tuple(Candidate(spec, lmbda) for spec, lmbda in members),
-                        start=(len(members) - 1) // 2)
-    return RatePlan(target, (Candidate(args.model, args.lmbda if args.distortion else model.lmbda),), 0)
+def row(result: CompressResult, out: Path, file: Path) -> dict[str, Any]:
+    """What ``--json`` prints for one image."""
+    return {"file": str(file), "output": str(out), **result.row()}
 
 
 def run(args: argparse.Namespace) -> int:
-    refine_settings(args)
-    apply_quality(args)
-    method_and_schedule(args)  # unknown method or parameter: fail before any work
-    target = rate_target(args)
+    from ..files import compress
+    from ..ratecontrol import TargetNotReached
+
+    config, target = check_flags(args)
     if args.input.is_dir():
-        return _run_folder(args, target)
+        return _run_folder(args, config, target)
     if args.ray is not None:
         raise CLIError("--ray distributes the images of a folder; give a folder as input")
     out = single_output(args.input, args.output, ".sgp")
     check_output(out, args.force)
     image = load_input(args.input, args.max_pixels)
-    model = target_model(args, target)
-    plan = rate_plan(args, target, model)
-    row = compress_image(image, out, args.force, model, compress_refiner(args, model),
-                         quiet=args.json or args.quiet, plan=plan)
-    row["file"] = str(args.input)
+    quiet = args.json or args.quiet
+    log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
+    iters = config.max_iters
+    with progress_bar(iters, config.method, disable=quiet or not iters or target is not None) as bar:
+        try:
+            result = compress(image, model=args.model, target=target, config=config,
+                              train_lmbda=args.train_lmbda, progress=lambda t, tau, loss: bar.update(1),
+                              log=log)
+        except TargetNotReached as exc:
+            raise CLIError(str(exc)) from None
+    write_atomic(out, lambda tmp: tmp.write_bytes(result.data), args.force)
+    r = row(result, out, args.input)
     report = sys.stderr if is_stdio(out) else sys.stdout  # standard output holds the file
     if args.json:
-        print_json(row, report)
+        print_json(r, report)
     elif not args.quiet:
-        refinements = sum(p["lmbda"] is not None for p in row.get("probes", []))
-        unrefined = len(row.get("probes", [])) - refinements
-        chosen = (f", {row['model']} at λ {row['lmbda']:.4g} ({unrefined} unrefined "
+        refinements = sum(p["lmbda"] is not None for p in r.get("probes", []))
+        unrefined = len(r.get("probes", [])) - refinements
+        chosen = (f", {r['model']} at λ {r['lmbda']:.4g} ({unrefined} unrefined "
                   f"file{'s' * (unrefined != 1)}, {refinements} refinement{'s' * (refinements != 1)})"
-                  ) if plan else ""
-        ssim = "" if row["ms_ssim"] is None else \
-            f", MS-SSIM {row['ms_ssim']:.4f} ({row['ms_ssim_db']:.2f} dB)"
-        print(f"{args.input} -> {row['output']}: {row['bytes']} bytes, {row['bpp']:.4f} bpp "
-              f"(estimated {row['bpp_estimated']:.4f}), PSNR {row['psnr']:.2f} dB{ssim}, "
-              f"{row['iters']} iterations{chosen}, {row['seconds']:.1f} s", file=report)
+                  ) if target else ""
+        ssim = "" if r["ms_ssim"] is None else \
+            f", MS-SSIM {r['ms_ssim']:.4f} ({r['ms_ssim_db']:.2f} dB)"
+        print(f"{args.input} -> {r['output']}: {r['bytes']} bytes, {r['bpp']:.4f} bpp "
+              f"(estimated {r['bpp_estimated']:.4f}), PSNR {r['psnr']:.2f} dB{ssim}, "
+              f"{r['iters']} iterations{chosen}, {r['seconds']:.1f} s", file=report)
     return 0
 
 
@@ -307,19 +190,19 @@ def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
     return out
 
 
-def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
+def _run_folder(args: argparse.Namespace, config: RefineConfig, target: Target | None) -> int:
     """Every image of a folder, here or (``--ray``) as Ray tasks: the same table, exit
     status and files. Finished outputs are skipped, so a re-run continues a stopped one."""
+    from ..files import build_refiner, load_models
     from ..images import ImageError
-    from ..pipeline import code_batch, finished
+    from ..pipeline import batch_size, code_batch, finished
 
-    files = sorted(p for p in args.input.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    files = image_files(args.input)
     if not files:
         raise CLIError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}")
     outdir = output_folder(args.output, args.input)
-    model = target_model(args, target)
-    plan = rate_plan(args, target, model)
+    model, plan = load_models(args.model, target, lmbda=config.lmbda, distortion=config.distortion,
+                              train_lmbda=args.train_lmbda)
     rows: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     skipped: list[Path] = []
@@ -331,20 +214,20 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
         bar.update(len(paths))
 
     def finish(batch: list[tuple[tuple[Path, Path], LoadedImage]],
-               result: tuple[list[Coded], float] | str) -> None:
+               result: list[CompressResult] | str) -> None:
         """Write a batch's files (pipeline.code_batch's result), or note why it failed."""
         paths = [path for (path, _), _ in batch]
         if isinstance(result, str):
             return fail(paths, result)
-        coded, seconds = result
         try:
-            rows.extend({"file": str(path), **write_coded(c, image, out, args.force, seconds, plan)}
-                        for ((path, out), image), c in zip(batch, coded))
+            for ((path, out), _), c in zip(batch, result):
+                write_atomic(out, lambda tmp: tmp.write_bytes(c.data), args.force)
+                rows.append(row(c, out, path))
         except errors as exc:
             return fail(paths, exc)
         bar.update(len(batch))
 
-    def batches(refiner: Refiner) -> Iterator[list[tuple[tuple[Path, Path], LoadedImage]]]:
+    def batches(refiner) -> Iterator[list[tuple[tuple[Path, Path], LoadedImage]]]:
         """The images to code, loaded in order; consecutive same-size ones grouped (batch_size)."""
         pending: list[tuple[tuple[Path, Path], LoadedImage]] = []
         for path, out in _outputs(files, outdir).items():
@@ -370,15 +253,15 @@ def _run_folder(args: argparse.Namespace, target: Target | None) -> int:
 
     with progress_bar(len(files), "images", disable=args.json or args.quiet) as bar:
         if args.ray is None:
-            refiner = compress_refiner(args, model)
+            refiner = build_refiner(model, config)
             for batch in batches(refiner):
                 finish(batch, code_batch(refiner, [image for _, image in batch], plan))
         else:
             from .. import distributed
 
             with distributed.runtime(args.ray or None):
-                args.device = "cuda" if distributed.use_gpus(args.device) else "cpu"
-                refiner = compress_refiner(args, model)
+                device = "cuda" if distributed.use_gpus(config.device) else "cpu"
+                refiner = build_refiner(model, replace(config, device=device))
                 distributed.code_batches(batches(refiner), refiner, plan, finish)
     rows.sort(key=lambda r: r["file"])
     failed.sort()  # a load failure is noted before the batch of earlier files is done

@@ -1,13 +1,11 @@
-"""``sgaplus decompress FILE.sgp -o OUT.png`` (or ``DIR -o OUTDIR``): the image at its
-original size and mode.
+"""``sgaplus decompress FILE.sgp -o OUT.png`` (or ``DIR -o OUTDIR``): parse, call
+:func:`sgaplus.files.decompress` (the image at its original size and mode), write, print.
 
-Decoding always runs on the CPU with portable convolutions (see
-``codec.portable_convolutions``), so the same file gives the same pixels in
-any process on this machine. Without ``--model`` the model named in the file
-is loaded when it is a known name (``mbt2018-mean:3``, ``sgaplus-msh-q2``; never a
-path: the file may come from anyone), else the bundled one; either way a file made
-with other weights is refused by its fingerprint. A file announcing more than
-``--max-pixels`` pixels is refused before the model is even loaded.
+Without ``--model`` the model named in the file is loaded when it is a known name
+(``mbt2018-mean:3``, ``sgaplus-msh-q2``; never a path: the file may come from anyone),
+else the bundled one; either way a file made with other weights is refused by its
+fingerprint. A file announcing more than ``--max-pixels`` pixels is refused before the
+model is even loaded.
 
 A lossy output format (JPEG, WebP) would re-encode the decoded image and lose more
 than the ``.sgp`` file did, at a quality sgaplus would have to make up: it needs an
@@ -25,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from .common import add_max_pixels_arg, add_quiet_arg, check_output, print_json, write_atomic
-from .main import CLIError
+from .errors import CLIError
 from .paths import (finished, is_stdio, output_folder, print_failures, read_input, single_output,
                     skipped_note)
 
@@ -58,9 +56,9 @@ LOSSY_FORMATS = {"JPEG", "WEBP", "JPEG2000", "MPO"}
 
 def image_format(out: Path, quality: int | None) -> tuple[str, dict[str, int]]:
     """Pillow's format for ``out``'s suffix (PNG for standard output) and its save options."""
-    fmt = "PNG" if is_stdio(out) else Image.registered_extensions().get(out.suffix.lower())
-    if fmt is None:
-        raise CLIError(f"unknown image format {out.suffix!r} for {out}; use .png")
+    from ..files import pillow_format
+
+    fmt = "PNG" if is_stdio(out) else pillow_format(out)
     if fmt not in LOSSY_FORMATS:
         if quality is not None:
             raise CLIError(f"--quality is for lossy formats (.jpg, .webp); {fmt} keeps every pixel")
@@ -73,59 +71,20 @@ def image_format(out: Path, quality: int | None) -> tuple[str, dict[str, int]]:
     return fmt, {"quality": quality}
 
 
-def model_for(model_name: str, spec: str | None):
-    """``--model``, else the known model the file names (``zoo.load_named``), else the
-    bundled one (whose fingerprint then decides).
-
-    A known model missing from this machine raises ``ModelNotFound``, whose message
-    says where to put its weights.
-    """
-    from ..zoo import ModelNotFound, load_model, load_named
-
-    if spec is not None:
-        return load_model(spec, require_lambda=False)  # decoding needs no λ
-    try:
-        return load_named(model_name)
-    except ModelNotFound:
-        raise
-    except ValueError:  # not a name we know
-        return load_named("default")
-
-
-#: Bytes per pixel no file within the pixel limit can exceed: y takes at most 8 bytes per
-#: element (``entropy.max_stream_bytes``) and 1.25 elements per pixel (M = 320, the
-#: largest CompressAI hyperprior), alpha zlib's ~1 byte per pixel, z far less.
-FILE_BYTES_PER_PIXEL = 16
-
-
-def read_limited(path: Path, max_pixels: int) -> bytes:
-    """The file's bytes (standard input for ``-``), refusing before reading them all one
-    larger than ``max_pixels`` allows (a device or a pipe has no size to check first)."""
-    bound = FILE_BYTES_PER_PIXEL * max_pixels + (1 << 16)
-    data = read_input(path, bound)
-    if len(data) > bound:
-        raise CLIError(f"{path} is larger than a file of at most {max_pixels:,} pixels can be "
-                       f"(--max-pixels raises the limit)")
-    return data
-
-
 def decompress_file(src: Path, out: Path, args: argparse.Namespace, models: dict) -> dict[str, Any]:
-    """Decode ``src`` and write ``out`` atomically; ``models`` caches models by the name in
-    the file, so that a folder loads each once. Returns the report row."""
-    from .. import bitstream, codec
-    from ..images import to_pil
+    """Decode ``src`` (standard input for ``-``) and write ``out`` atomically; ``models``
+    caches models by the name in the file, so that a folder loads each once. Returns the
+    report row."""
+    from ..files import decompress, max_file_bytes
 
     fmt, options = image_format(out, args.quality)
     start = time.perf_counter()
-    data = read_limited(src, args.max_pixels)
-    header = bitstream.unpack(data).header  # reject a bad file before loading a model
-    codec.check_size(header, args.max_pixels)
-    if header.model_name not in models:
-        models[header.model_name] = model_for(header.model_name, args.model)
-    decoded = codec.decode(models[header.model_name], data, args.max_pixels)
-    im = to_pil(decoded.x_hat, header.mode, decoded.alpha)
+    # At most one byte past the limit: a device or a pipe has no size to check first.
+    data = read_input(src, max_file_bytes(args.max_pixels))
+    result = decompress(data, model=args.model, max_pixels=args.max_pixels, models=models, name=str(src))
+    im = result.image
     write_atomic(out, lambda tmp: im.save(tmp, format=fmt, **options), args.force)
-    return {"file": str(src), "width": header.width, "height": header.height, "mode": im.mode,
+    return {"file": str(src), "width": im.width, "height": im.height, "mode": im.mode,
             "seconds": time.perf_counter() - start, "output": str(out)}
 
 

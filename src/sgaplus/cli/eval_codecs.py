@@ -16,10 +16,15 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .main import CLIError
+from .errors import CLIError
+
+if TYPE_CHECKING:
+    from ..rdcurve import Curve
 
 CHECK_IMAGE = "astronaut"
+OURS = "sgaplus-msh (ours)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +66,7 @@ def check_line(model) -> str | None:
         return None
     import torch
 
-    from ..train import evaluate
+    from ..loss import evaluate
 
     x = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255
     m = evaluate(model, x)[0]
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import codecs_eval as ce
     from ..crops import kodak_dir, list_images, read_rgb
-    from ..train import hardware
+    from ..util import hardware
     from ..zoo import expand_specs, load_model
     from .common import progress_bar
 
@@ -98,35 +103,31 @@ def run(args: argparse.Namespace) -> int:
     names = [f.name for f in files]
     start = time.monotonic()
 
-    codecs = ce.available_codecs()
-    cache_path = figures / "codecs_kodak.csv"
-    cache = ce.read_cache(cache_path)
-    curves = [ce.pillow_curve(name, images, names, cache) for name in codecs]
-    ce.write_cache(cache_path, cache)
-    ours, others = ce.Curve("sgaplus-msh (ours)"), ce.Curve("comparison")
+    curves = ce.pillow_curves(images, names, figures / "codecs_kodak.csv")
     per_image: list[dict] = []
+    points: list[dict] = []  # one per model: its means over the images and its R-D loss
     model_cache = ce.read_model_rows(figures / "rd_kodak.csv")
     with progress_bar(len(models) * len(images), "models") as bar:
         for spec, model in zip(specs + args.compare, models):
             rows = ce.model_rows(model, images, names, model_cache, tick=lambda: bar.update(1))
             for name, r in zip(names, rows):
                 per_image.append({"model": spec, "fingerprint": model.fingerprint()[:16], "image": name, **r})
-            curve = ours if spec in specs else others
-            curve.labels.append(spec)
-            for key in ("bpp", "bpp_actual", "psnr", "ms_ssim"):
-                getattr(curve, key).append(float(np.mean([r[key] for r in rows])))
-            curve.loss.append(float(np.mean([rd_loss(model, r) for r in rows])))
-    mbt = ce.Curve("mbt2018-mean (CompressAI, published)", ce.MBT2018_MEAN["bpp"], ce.MBT2018_MEAN["psnr"])
+            points.append({"model": spec, "family": spec in specs,
+                           **{k: float(np.mean([r[k] for r in rows])) for k in ce.MODEL_FIELDS},
+                           "loss": float(np.mean([rd_loss(model, r) for r in rows]))})
     seconds = time.monotonic() - start
 
     with open(figures / "rd_kodak.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["model", "fingerprint", "image", *ce.MODEL_FIELDS])
         w.writeheader()
         w.writerows(per_image)
-    plot(figures / "rd_kodak.png", curves + [mbt], ours, others, len(files))
+    family = [p for p in points if p["family"]]
+    ours, ours_file = model_curve(family, "bpp"), model_curve(family, "bpp_actual")
+    others = model_curve([p for p in points if not p["family"]], "bpp", "comparison")
+    plot(figures / "rd_kodak.png", [*curves, ce.MBT2018_MEAN], ours, ours_file, others, len(files))
 
-    lines = report(args, files, kodak, specs + args.compare, models, curves, mbt, ours, others, seconds,
-                   hardware(torch.device("cpu")))
+    lines = report(args, files, kodak, specs + args.compare, models, curves, points, ours, ours_file,
+                   seconds, hardware(torch.device("cpu")))
     default = next((m for s, m in zip(specs, models) if s == "default"), None) or load_model("default")
     line = check_line(default)
     if line:
@@ -146,7 +147,17 @@ def rd_loss(model, row: dict[str, float]) -> float:
     return model.lmbda * 255**2 * 10 ** (-row["psnr"] / 10) + row["bpp"]
 
 
-def plot(path: Path, curves: list, ours, others, n_images: int) -> None:
+def model_curve(points: list[dict], bits: str, name: str = OURS) -> Curve:
+    """The curve through models' ``points`` with ``bits`` ('bpp': estimated, 'bpp_actual':
+    the .sgp file) as their rate."""
+    from ..rdcurve import Curve
+
+    return Curve(tuple(p[bits] for p in points), tuple(p["psnr"] for p in points),
+                 tuple(p["ms_ssim"] for p in points), name, tuple(p["model"] for p in points))
+
+
+def plot(path: Path, curves: list[Curve], ours: Curve, ours_file: Curve, others: Curve,
+         n_images: int) -> None:
     """PSNR (left) and MS-SSIM dB (right) against bpp."""
     import matplotlib
 
@@ -161,7 +172,7 @@ def plot(path: Path, curves: list, ours, others, n_images: int) -> None:
                 ax.plot(c.bpp, getattr(c, quality), "--" if "published" in c.name else "-", marker=".",
                         label=c.name)
         ax.plot(ours.bpp, getattr(ours, quality), "-o", color="k", label=f"{ours.name}, estimated bits")
-        ax.plot(ours.bpp_actual, getattr(ours, quality), ":s", color="k", mfc="none",
+        ax.plot(ours_file.bpp, getattr(ours_file, quality), ":s", color="k", mfc="none",
                 label=f"{ours.name}, .sgp file bits")
         for label, b, q in zip(others.labels, others.bpp, getattr(others, quality)):
             ax.plot([b], [q], "x", color="tab:red", label=f"{Path(label).stem} (comparison, estimated bits)")
@@ -174,9 +185,11 @@ def plot(path: Path, curves: list, ours, others, n_images: int) -> None:
     plt.close(fig)
 
 
-def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds: float, hw: str) -> list[str]:
+def report(args, files, kodak, specs, models, curves: list[Curve], points: list[dict], ours: Curve,
+           ours_file: Curve, seconds: float, hw: str) -> list[str]:
     """The markdown of docs/models.md."""
     from .. import codecs_eval as ce
+    from ..rdcurve import bd_rate, common_range, ms_ssim_db
 
     cmd = "sgaplus " + " ".join(sys.argv[1:]) if sys.argv[1:] else "sgaplus eval-codecs"
     out = [
@@ -219,16 +232,18 @@ def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds
             "mean over images; lower is better, comparable only between models of one λ.", "",
             "| model | bpp (estimated) | bpp (.sgp file) | PSNR dB | MS-SSIM | MS-SSIM dB | R-D loss |",
             "|---|---|---|---|---|---|---|"]
-    for c, note in ((ours, ""), (others, " (comparison, not in the family curve)")):
-        for spec, b, ba, p, ms, ms_db, lo in zip(c.labels, c.bpp, c.bpp_actual, c.psnr, c.ms_ssim,
-                                                 c.ms_ssim_db, c.loss):
-            out.append(f"| `{spec}`{note} | {b:.4f} | {ba:.4f} | {p:.3f} | {num(ms, 5)} | {num(ms_db, 3)} | "
+    for family, note in ((True, ""), (False, " (comparison, not in the family curve)")):
+        for p in (p for p in points if p["family"] == family):
+            lo = p["loss"]
+            out.append(f"| `{p['model']}`{note} | {p['bpp']:.4f} | {p['bpp_actual']:.4f} | {p['psnr']:.3f} | "
+                       f"{num(p['ms_ssim'], 5)} | {num(ms_ssim_db(p['ms_ssim']), 3)} | "
                        f"{'n/a' if math.isnan(lo) else f'{lo:.4f}'} |")
     out += ["", "Pillow codecs (same images; one point per quality setting: bpp, PSNR dB, MS-SSIM dB):", ""]
     for c in curves:
         pts = ", ".join(f"{lab} ({b:.3f}, {p:.2f}, {num(m, 2)})"
                         for lab, b, p, m in zip(c.labels, c.bpp, c.psnr, c.ms_ssim_db))
         out.append(f"- {c.name} {ce.PILLOW_CODECS[c.name][3] or ''}: {pts}")
+    mbt = ce.MBT2018_MEAN
     pts = ", ".join(f"({b:.3f}, {p:.2f})" for b, p in zip(mbt.bpp, mbt.psnr))
     out += [f"- {mbt.name}, q1–q8, all 24 images, real bitstreams (spec §7), bpp and PSNR dB: {pts}", "",
             "## BD-rate of our family (negative = fewer bits than the anchor at equal quality)", "",
@@ -239,9 +254,8 @@ def report(args, files, kodak, specs, models, curves, mbt, ours, others, seconds
             "|---|---|---|---|---|"]
     for quality, label in (("psnr", "PSNR"), ("ms_ssim_db", "MS-SSIM dB")):
         for anchor in curves + ([mbt] if quality == "psnr" else []):
-            ref = (anchor.bpp, getattr(anchor, quality))
-            est, span = ce.bd_rate(ref, (ours.bpp, getattr(ours, quality)))
-            act, _ = ce.bd_rate(ref, (ours.bpp_actual, getattr(ours, quality)))
+            est, act = bd_rate(anchor, ours, quality), bd_rate(anchor, ours_file, quality)
+            span = 0.0 if math.isnan(est) else common_range(anchor, ours, quality)
             out.append(f"| {anchor.name} | {label} | {pct(est)} | {pct(act)} | {span:.2f} dB |")
     out += ["", "![R-D on Kodak](figures/rd_kodak.png)", "",
             "Per-image figures: [figures/rd_kodak.csv](figures/rd_kodak.csv) (our models), "

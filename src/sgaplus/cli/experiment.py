@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .main import CLIError
+from .errors import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..allocator import keep_freed_memory
     from ..experiments import ORDER, get_protocol
     from ..crops import kodak_dir
-    from ..experiments.runner import build_context, run as run_experiments
+    from ..experiments.harness.runner import build_context, run as run_experiments
 
     if args.threads is not None:
         if args.threads < 1:

@@ -12,19 +12,12 @@ one line and exit status 143 (128 + 15, what the shell reports for a killed proc
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
 import warnings
 
-#: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("refine", "compress", "decompress", "info", "methods", "train", "eval-codecs",
-            "experiment")
-
-
-class CLIError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
+from .errors import CLIError
 
 
 class Terminated(BaseException):
@@ -44,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sgaplus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"{__package__}.{name.replace('-', '_')}").register(sub)
+    from . import compress, decompress, eval_codecs, experiment, info, methods, refine, train
+
+    # In the order ``--help`` lists them; each imports only what its parser needs.
+    for command in (refine, compress, decompress, info, methods, train, eval_codecs, experiment):
+        command.register(sub)
     for command in sub.choices.values():  # what main() reports a mistyped option with
         command.set_defaults(command_parser=command)
     return parser
@@ -85,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-if __name__ == "__main__":  # `python -m sgaplus.cli.main`: run the imported module, whose
-    # CLIError is the one the subcommands raise (this file, run as __main__, has its own copy)
-    from sgaplus.cli.main import main as package_main
-
-    sys.exit(package_main())
+if __name__ == "__main__":  # `python -m sgaplus.cli.main` (CLIError lives in .errors, so
+    # this copy of the module catches the class the subcommands raise)
+    sys.exit(main())

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .main import CLIError
+from .errors import CLIError
 
 #: ``-``: standard input as an input, standard output as an output.
 STDIO = "-"

@@ -6,12 +6,13 @@ import argparse
 import csv
 from pathlib import Path
 
-from .common import (add_model_args, add_quiet_arg, add_refine_args, build_refiner, check_output,
-                     load_model_arg, method_and_schedule, positive, print_json, progress_bar,
-                     write_atomic)
+from .common import (add_model_args, add_quiet_arg, add_refine_args, check_output, load_model_arg,
+                     positive, print_json, progress_bar, refine_config, write_atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..refine_config import RefineConfig
+
     p = sub.add_parser("refine", help="refine one image's latents; print bpp, PSNR, MS-SSIM and loss "
                                       "before/after")
     p.add_argument("image", type=Path, help="the image to refine (PNG, JPEG, WebP, TIFF, ...)")
@@ -19,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_refine_args(p)
     p.add_argument("--out", type=Path, help="write the refined reconstruction (PNG)")
     p.add_argument("--history", type=Path, help="write the per-iteration history (CSV)")
-    p.add_argument("--log-every", type=positive("the history interval", integer=True), default=10, help="history interval (default 10)")
+    every = RefineConfig.log_every
+    p.add_argument("--log-every", type=positive("the history interval", integer=True), default=every,
+                   help=f"history interval (default {every})")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_quiet_arg(p)
@@ -27,16 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..files import build_refiner
     from ..images import load_image, to_pil
 
     for out in (args.out, args.history):
         if out is not None:
             check_output(out, args.force)
-    method_and_schedule(args)
+    config = refine_config(args, log_every=args.log_every)  # an unknown method or parameter: before any work
     image = load_image(args.image)
     model = load_model_arg(args)
-    refiner = build_refiner(args, model, log_every=args.log_every)
-    with progress_bar(args.iters, f"{refiner.method.name}", disable=args.json or args.quiet) as bar:
+    refiner = build_refiner(model, config)
+    with progress_bar(refiner.config.iters, f"{refiner.method.name}", disable=args.json or args.quiet) as bar:
         result = refiner.refine(image.x, progress=lambda t, tau, loss: (
             bar.update(1), bar.set_postfix(loss=f"{loss:.4f}", T=f"{tau:.3f}")))
     b, a = result.before[0], result.after[0]
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             "iters": result.iters,
             "seconds": result.seconds, "method": refiner.method.name,
             "schedule": refiner.schedule.name, "model": model.name, "lmbda": refiner.lmbda,
-            "width": image.size[0], "height": image.size[1], "config": result.config,
+            "width": image.size[0], "height": image.size[1], "config": result.config.to_dict(),
         })
         return 0
     if args.quiet:

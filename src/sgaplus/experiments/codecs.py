@@ -3,18 +3,14 @@ already have (JPEG, WebP, AVIF through Pillow) on the same images."""
 
 from __future__ import annotations
 
-import json
 import math
 
-import numpy as np
-
-from ..codecs_eval import PILLOW_CODECS, available_codecs, pillow_point
+from .. import codecs_eval
 from ..images import to_uint8
-from .bd import Curve, bd_psnr, bd_rate
-from .bits import codec_available
-from .context import Context, Experiment, Section, register
-from .plotting import legend, plt, save, table
-from .units import Job
+from ..rdcurve import Curve, bd_psnr, bd_rate
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import legend, plt, save, table
+from .harness.units import Job
 
 
 def plan(ctx: Context) -> list[Job]:
@@ -22,29 +18,16 @@ def plan(ctx: Context) -> list[Job]:
 
 
 def pillow_curves(ctx: Context) -> dict[str, Curve]:
-    """Mean (bpp, PSNR) per quality for each Pillow codec, cached per image set."""
-    cache = ctx.out / "units" / "pillow.json"
-    ids = [im.id for im in ctx.images]
-    if cache.is_file():
-        stored = json.loads(cache.read_text())
-        if stored.get("images") == ids:
-            return {k: Curve(tuple(v["bpp"]), tuple(v["psnr"])) for k, v in stored["curves"].items()}
-    arrays = [to_uint8(im.x) for im in ctx.images]
-    curves = {}
-    for name in available_codecs():
-        fmt_, _, qualities, opts = PILLOW_CODECS[name]
-        pts = np.array([[pillow_point(a, fmt_, q, opts) for a in arrays] for q in qualities])
-        curves[name] = Curve(tuple(pts[:, :, 0].mean(1)), tuple(pts[:, :, 1].mean(1)))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"images": ids, "curves": {k: {"bpp": v.bpp, "psnr": v.psnr}
-                                                            for k, v in curves.items()}}))
-    return curves
+    """Each Pillow codec's curve (means per quality) on the protocol's images; the
+    per-image points are cached in ``units/pillow.csv``, as eval-codecs caches its own."""
+    curves = codecs_eval.pillow_curves([to_uint8(im.x) for im in ctx.images], [im.id for im in ctx.images],
+                                       ctx.out / "units" / "pillow.csv")
+    return {c.name: c for c in curves}
 
 
 def analyse(ctx: Context) -> Section:
-    bits = ("estimated", "actual") if codec_available() else ("estimated",)
     ours: dict[str, Curve | None] = {}
-    for b in bits:
+    for b in ("estimated", "actual"):
         ours[f"unrefined ({b} bits)"] = ctx.family_curve(ctx.base(), bits=b)
         ours[f"SSL-refined ({b} bits)"] = ctx.family_curve(ctx.setting("ssl"), bits=b)
     allc = {**{k: v for k, v in ours.items() if v is not None}, **pillow_curves(ctx)}
@@ -72,11 +55,9 @@ def analyse(ctx: Context) -> Section:
             data[f"{name} vs {a}"] = {"bd_rate_pct": r, "bd_psnr_db": p}
         rows.append(row)
     header = ["codec"] + [f"{h} vs {a}" for a in anchors for h in ("BD-rate %", "BD-PSNR dB")]
-    note = ("" if codec_available() else
-            " Our models' bits are estimated only: the codec module was not available.")
     body = (f"{md}\n\nSame {len(ctx.images)} images for every codec; Pillow codecs at their quality "
             f"sweeps (JPEG 4:2:0, WebP method 6, AVIF speed 6), bits = file size. BD over the "
-            f"common range only (– = no overlap).{note}\n\n{table(header, rows, digits=2)}")
+            f"common range only (– = no overlap).\n\n{table(header, rows, digits=2)}")
     return Section("Against standard codecs", body, data, complete=ctx.done(plan(ctx)))
 
 

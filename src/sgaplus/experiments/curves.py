@@ -3,27 +3,28 @@ iterations, averaged over images, for every relaxation on the main model."""
 
 from __future__ import annotations
 
-from .context import Context, Experiment, Section, register
-from .plotting import fmt, legend, label, plt, save, table
-from .units import Job
+from ..relax import RELAXATIONS
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import fmt, legend, label, plt, save, table
+from .harness.units import Job
 
 PANELS = (("loss_true", "true R-D loss"), ("gap", "method loss − true loss"),
           ("psnr", "PSNR dB (hard latents)"), ("bpp", "bpp (estimated, hard latents)"))
 
 
 def plan(ctx: Context) -> list[Job]:
-    return [Job(ctx.main, s) for s in (ctx.base(), *map(ctx.setting, ctx.protocol.curve_methods))]
+    return [Job(ctx.main, s) for s in (ctx.base(), *map(ctx.setting, ctx.protocol.methods_for_curves()))]
 
 
 def analyse(ctx: Context) -> Section:
     fig, axes = plt.subplots(2, 2, figsize=(13, 7.5))
     rows, data = [], {}
-    for method in ctx.protocol.curve_methods:
+    for method in ctx.protocol.methods_for_curves():
         s = ctx.setting(method)
         for ax, (key, name) in zip(axes.flat, PANELS):
             h = ctx.history(ctx.main, s, key)
             if h is not None:
-                ls = "--" if method.endswith("3") else "-"
+                ls = "--" if RELAXATIONS.get(method).classes == 3 else "-"
                 ax.plot(h[0], h[1], ls, label=label(method))
                 ax.set_title(name)
                 ax.set_xlabel("iteration")

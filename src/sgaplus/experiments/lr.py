@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import grid
-from .context import Context, Experiment, Section, register
-from .plotting import label
+from .harness import grid
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import label
 
 
 def cells(ctx: Context) -> list[grid.Cell]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from ..relax import get_relaxation
-from .context import Context, Experiment, Section, register
-from .plotting import legend, label, plt, save
+from ..relax import get_relaxation, method_classes
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import legend, label, plt, save
 
-TWO_CLASS = ("atanh", "linear", "cosine", "ssl")
-THREE_CLASS = ("linear3", "cosine3", "ssl3")
+#: The probability functions of the Gumbel methods (deterministic annealing shares atanh's).
+TWO_CLASS = tuple(m.name for m in method_classes() if m.classes == 2 and m.stochastic)
+THREE_CLASS = tuple(m.name for m in method_classes() if m.classes == 3)
 SSL_A = (1.0, 1.6, 2.3, 4.0, 8.0)
 
 

@@ -7,9 +7,9 @@ import numpy as np
 from PIL import Image
 
 from ..images import to_uint8
-from .context import Context, Experiment, Section, register
-from .plotting import label, plt, save
-from .units import Job
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import label, plt, save
+from .harness.units import Job
 
 METHODS = ("atanh", "ssl")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 
-from .bd import Curve, bd_psnr, bd_rate
-from .bits import codec_available
-from .context import Claim, Context, Experiment, Section, register, verdict
-from .plotting import legend, fmt, label, plt, save, table
-from .units import Job
+from ..rdcurve import Curve, bd_psnr, bd_rate
+from .harness.context import Claim, Context, Experiment, Section, register, verdict
+from .harness.plotting import legend, fmt, label, plt, save, table
+from .harness.units import Job
 
 METHODS = ("atanh", "ssl")
 PAIRS = (("ssl", "atanh"), ("ssl", "base"), ("atanh", "base"))
@@ -39,7 +38,6 @@ def bd_rows(found: dict[str, Curve | None]) -> list[tuple[str, float, float]]:
 
 def analyse(ctx: Context) -> Section:
     p = ctx.protocol
-    bit_kinds = ("estimated", "actual") if codec_available() else ("estimated",)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     final = curves(ctx, None, "estimated")
     for name, c in final.items():
@@ -61,7 +59,7 @@ def analyse(ctx: Context) -> Section:
     md = save(fig, ctx.figures, "rd", "R-D curves base / atanh / SSL (Fig. 3)")
 
     table_rows, data = [], {}
-    for bits in bit_kinds:
+    for bits in ("estimated", "actual"):
         for at in p.checkpoints:
             if bits == "actual" and at != p.iters:
                 continue
@@ -81,8 +79,7 @@ def analyse(ctx: Context) -> Section:
     quality = "PSNR / MS-SSIM" if with_ms_ssim else "PSNR"
     points = table(["model", f"base bpp / {quality}", "atanh", "SSL"], point_rows)
     bits_note = ("Actual bits = the size of the .sgp file (header included) that `sgaplus.codec` "
-                 "writes, final latents only." if codec_available() else
-                 "Estimated bits only: the codec module was not available in this run.")
+                 "writes, final latents only.")
     body = (f"{md}\n\nMean over images per model; BD over the {len(ctx.family)} models of the λ "
             f"family (pchip). Negative BD-rate = fewer bits at equal PSNR. {bits_note}\n\n"
             f"{bd_table}\n\nPoints after {p.iters} iterations (estimated bpp / PSNR dB"

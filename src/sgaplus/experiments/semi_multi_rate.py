@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import math
 
-from .bd import Curve, bd_rate
-from .context import Claim, Context, Experiment, Section, register
-from .models import ModelRef
-from .plotting import legend, fmt, plt, save, table
-from .units import Job, Setting
+from ..rdcurve import Curve, bd_rate
+from .harness.context import Claim, Context, Experiment, Section, register
+from .harness.models import ModelRef
+from .harness.plotting import legend, fmt, plt, save, table
+from ..refine_config import RefineConfig
+from .harness.units import Job
 
 
 def models(ctx: Context) -> list[ModelRef]:
     return ctx.family if ctx.protocol.smr_all_models else [ctx.main]
 
 
-def settings(ctx: Context, model: ModelRef) -> list[tuple[float, Setting]]:
+def settings(ctx: Context, model: ModelRef) -> list[tuple[float, RefineConfig]]:
     """(λ, setting) pairs, the model's own λ included, sorted by λ."""
     lams = sorted({model.lmbda, *ctx.protocol.smr_lambdas})
     return [(lam, ctx.setting("ssl", lmbda=None if lam == model.lmbda else lam)) for lam in lams]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import grid
-from .context import Context, Experiment, Section, register
+from .harness import grid
+from .harness.context import Context, Experiment, Section, register
 
 
 def cells(ctx: Context) -> list[grid.Cell]:

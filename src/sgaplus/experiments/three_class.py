@@ -3,16 +3,20 @@ candidate integers instead of two; the paper finds three classes converge faster
 
 from __future__ import annotations
 
-from . import grid
-from .context import Claim, Context, Experiment, Section, register
+from ..relax import method_classes
+from .harness import grid
+from .harness.context import Claim, Context, Experiment, Section, register
 
-FAMILIES = (("linear", "linear3"), ("cosine", "cosine3"), ("SSL", "ssl3"))
+#: (family, its two-class Gumbel method, its three-class method) for every three-class method.
+FAMILIES = tuple((three.family, two.name, three.name) for three in method_classes() if three.classes == 3
+                 for two in method_classes()
+                 if two.classes == 2 and two.stochastic and two.family == three.family)
 
 
 def cells(ctx: Context) -> list[grid.Cell]:
-    return [grid.Cell(fam, col, ctx.setting(m))
-            for fam, three in FAMILIES
-            for col, m in (("2-class", fam.lower()), ("3-class", three))]
+    return [grid.Cell(family, col, ctx.setting(m))
+            for family, two, three in FAMILIES
+            for col, m in (("2-class", two), ("3-class", three))]
 
 
 def plan(ctx: Context):

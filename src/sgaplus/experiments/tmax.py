@@ -4,9 +4,9 @@ at T_max = 0.5 is then close to Yang et al.'s schedule)."""
 
 from __future__ import annotations
 
-from . import grid
-from .context import Context, Experiment, Section, register
-from .plotting import short_label
+from .harness import grid
+from .harness.context import Context, Experiment, Section, register
+from .harness.plotting import short_label
 
 
 def cells(ctx: Context) -> list[grid.Cell]:

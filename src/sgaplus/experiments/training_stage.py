@@ -8,10 +8,10 @@ report can be read next to that curve."""
 
 from __future__ import annotations
 
-from .bd import bd_psnr, bd_rate
-from .context import NOISE_PP, Claim, Context, Experiment, Section, register, verdict
-from .plotting import fmt, plt, save, table
-from .units import Job
+from ..rdcurve import bd_psnr, bd_rate
+from .harness.context import NOISE_PP, Claim, Context, Experiment, Section, register, verdict
+from .harness.plotting import fmt, plt, save, table
+from .harness.units import Job
 
 METHOD = "ssl"
 

@@ -1,11 +1,18 @@
-"""Relaxed rounding methods, one small file each, selected by registry name."""
+"""Relaxed rounding methods, one small file each, selected by registry name.
+
+Every module of this package is imported here, so a new method is one file with a
+class decorated ``@register_relaxation("name")`` (its metadata in class attributes,
+see :class:`Relaxation`) and one entry in ``tests/method_db.py``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import baselines, cosine, linear, sga, ssl, three_class  # noqa: F401  (registers)
+from ..registry import import_all
 from .base import RELAXATIONS, Relaxation, TwoClass, register_relaxation
+
+import_all(__name__, __path__)
 
 
 def get_relaxation(name: str, **params: Any) -> Relaxation:
@@ -17,4 +24,11 @@ def get_relaxation(name: str, **params: Any) -> Relaxation:
     return RELAXATIONS.create(name, **params)
 
 
-__all__ = ["RELAXATIONS", "Relaxation", "TwoClass", "get_relaxation", "register_relaxation"]
+def method_classes() -> list[type[Relaxation]]:
+    """Every registered method, in the order tables, figures and listings show them
+    (``Relaxation.rank``)."""
+    return sorted((RELAXATIONS.get(name) for name in RELAXATIONS.names()), key=lambda cls: cls.rank)
+
+
+__all__ = ["RELAXATIONS", "Relaxation", "TwoClass", "get_relaxation", "method_classes",
+           "register_relaxation"]

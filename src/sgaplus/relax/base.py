@@ -25,9 +25,21 @@ register_relaxation = RELAXATIONS.register
 
 @dataclass
 class Relaxation(Entry, abc.ABC):
-    """Base class. Subclasses are dataclasses whose fields are the hyperparameters.
+    """Base class. Subclasses are dataclasses whose fields are the hyperparameters, and
+    declare what the rest of sgaplus says about them (figures, reports, ``sgaplus
+    methods``, the README's table) in class attributes; nothing restates them.
 
     Class attributes:
+        label: how figures and tables name the method, with the schedule it runs with in
+            brackets (``experiments.harness.plotting.short_label`` drops them).
+        about: one line on what it is, for ``sgaplus methods`` and the README.
+        family: its probability function ("linear", "SSL", ...): a two- and a three-class
+            method of one family share the function (the three-class experiment pairs
+            them); a baseline is its own family.
+        classes: candidate integers per element: 2 (floor, ceil; :class:`TwoClass`), 3
+            (round ± 1; ``ThreeClass``), 0 for methods without candidates (STE, noise).
+        rank: the method's place in tables, figures and listings, ascending: the paper's
+            order (baselines, SGA, the SGA+ functions, their three-class forms).
         default_schedule: the temperature schedule this method is run with unless
             the caller names another (spec §5).
         normalised: whether the candidate probabilities of the two-class function
@@ -35,6 +47,11 @@ class Relaxation(Entry, abc.ABC):
     """
 
     kind: ClassVar[str] = "method"
+    label: ClassVar[str] = ""
+    about: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    classes: ClassVar[int] = 0
+    rank: ClassVar[int] = 0
     default_schedule: ClassVar[str] = "sgaplus"
     normalised: ClassVar[bool] = False
 
@@ -72,6 +89,7 @@ class TwoClass(Relaxation):
     ``floor + w_c * (ceil - floor)``, so an integer ``v`` stays put.
     """
 
+    classes: ClassVar[int] = 2
     #: Whether Gumbel (logistic) noise is added; deterministic annealing sets False.
     stochastic: ClassVar[bool] = True
 

@@ -20,6 +20,10 @@ from .base import Relaxation, register_relaxation
 @register_relaxation("ste")
 @dataclass
 class STE(Relaxation):
+    label: ClassVar[str] = "STE"
+    about: ClassVar[str] = "straight-through rounding"
+    family: ClassVar[str] = "STE"
+    rank: ClassVar[int] = 10
     default_schedule: ClassVar[str] = "constant"
 
     def __call__(
@@ -31,6 +35,10 @@ class STE(Relaxation):
 @register_relaxation("noise")
 @dataclass
 class UniformNoise(Relaxation):
+    label: ClassVar[str] = "uniform noise"
+    about: ClassVar[str] = "additive uniform noise"
+    family: ClassVar[str] = "noise"
+    rank: ClassVar[int] = 20
     default_schedule: ClassVar[str] = "constant"
 
     def __call__(

@@ -21,6 +21,10 @@ from .base import TwoClass, register_relaxation
 @register_relaxation("cosine")
 @dataclass
 class Cosine(TwoClass):
+    label: ClassVar[str] = "cosine (SGA+)"
+    about: ClassVar[str] = "SGA+: p(d) = cos²(πd/2)"
+    family: ClassVar[str] = "cosine"
+    rank: ClassVar[int] = 60
     normalised: ClassVar[bool] = True
 
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:

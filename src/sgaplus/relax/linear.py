@@ -18,6 +18,10 @@ from .base import TwoClass, register_relaxation
 @register_relaxation("linear")
 @dataclass
 class Linear(TwoClass):
+    label: ClassVar[str] = "linear (SGA+)"
+    about: ClassVar[str] = "SGA+: p(d) = 1 − d"
+    family: ClassVar[str] = "linear"
+    rank: ClassVar[int] = 50
     normalised: ClassVar[bool] = True
 
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,10 @@ from .base import TwoClass, register_relaxation
 class Atanh(TwoClass):
     """SGA. Runs with Yang et al.'s published schedule unless told otherwise."""
 
+    label: ClassVar[str] = "atanh / SGA (Yang sched.)"
+    about: ClassVar[str] = "SGA (Yang et al. 2020): p(d) = exp(−atanh d)"
+    family: ClassVar[str] = "atanh"
+    rank: ClassVar[int] = 40
     default_schedule: ClassVar[str] = "yang"
 
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
@@ -33,5 +37,8 @@ class Atanh(TwoClass):
 class DeterministicAnnealing(Atanh):
     """The atanh softmax without Gumbel noise: softmax(log p / tau^2)."""
 
+    label: ClassVar[str] = "det. annealing (danneal sched.)"
+    about: ClassVar[str] = "atanh softmax without Gumbel noise (deterministic annealing)"
+    rank: ClassVar[int] = 30
     default_schedule: ClassVar[str] = "danneal"
     stochastic: ClassVar[bool] = False

@@ -19,8 +19,13 @@ from .base import TwoClass, register_relaxation
 @register_relaxation("ssl")
 @dataclass
 class SSL(TwoClass):
-    a: float = 2.3
+    label: ClassVar[str] = "SSL a=2.3 (SGA+)"
+    about: ClassVar[str] = "SGA+ sigmoid scaled logit: p(d) = σ(−a·logit d)"
+    family: ClassVar[str] = "SSL"
+    rank: ClassVar[int] = 70
     normalised: ClassVar[bool] = True
+
+    a: float = 2.3
 
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return ops.ssl_log_prob(d, self.a)

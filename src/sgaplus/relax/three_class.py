@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -29,6 +30,8 @@ _OFFSETS = (-1.0, 0.0, 1.0)
 
 @dataclass
 class ThreeClass(Relaxation):
+    classes: ClassVar[int] = 3
+
     r: float = 0.98
     n: float = 1.5
 
@@ -57,6 +60,11 @@ class ThreeClass(Relaxation):
 @register_relaxation("linear3")
 @dataclass
 class Linear3(ThreeClass):
+    label: ClassVar[str] = "3-class linear"
+    about: ClassVar[str] = "SGA+ three-class rounding, linear: p ∝ max(1 − r|d|, 0)ⁿ"
+    family: ClassVar[str] = "linear"
+    rank: ClassVar[int] = 80
+
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return self.n * torch.log((1 - self.r * d.abs()).clamp_min(ops.PROB_FLOOR))
 
@@ -64,6 +72,11 @@ class Linear3(ThreeClass):
 @register_relaxation("cosine3")
 @dataclass
 class Cosine3(ThreeClass):
+    label: ClassVar[str] = "3-class cosine"
+    about: ClassVar[str] = "SGA+ three-class rounding, cosine: p ∝ cos(πrd/2)ⁿ"
+    family: ClassVar[str] = "cosine"
+    rank: ClassVar[int] = 90
+
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         # cos(pi/2) is -4e-8 in float32: clamp at 0 so the power n stays real.
         c = torch.cos(math.pi / 2 * (self.r * d).clamp(-1, 1)).clamp_min(0)
@@ -73,6 +86,11 @@ class Cosine3(ThreeClass):
 @register_relaxation("ssl3")
 @dataclass
 class SSL3(ThreeClass):
+    label: ClassVar[str] = "3-class SSL"
+    about: ClassVar[str] = "SGA+ three-class rounding, SSL: p ∝ σ(−a·logit |rd/1.5|)ⁿ"
+    family: ClassVar[str] = "SSL"
+    rank: ClassVar[int] = 100
+
     a: float = 1.4
     n: float = 1.4
 

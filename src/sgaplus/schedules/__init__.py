@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import budget, exponential  # noqa: F401  (registers)
+from ..registry import import_all
 from .base import SCHEDULES, Schedule, register_schedule
 from .budget import budgeted
+
+import_all(__name__, __path__)  # every module registers its schedules
 
 
 def get_schedule(name: str, **params: Any) -> Schedule:

@@ -55,7 +55,7 @@ class Budget(Schedule):
 
 
 def budgeted(iters: int) -> dict[str, Any]:
-    """Keyword arguments of :class:`~sgaplus.refine.Refiner` for the budgeted settings of
-    ``iters`` iterations (``Refiner(model, "ssl", **budgeted(250))``)."""
-    return {"iters": iters, "schedule": Budget().spanning(iters), "lr": BUDGET_LR,
-            "lr_decay": "linear"}
+    """The :class:`~sgaplus.refine_config.RefineConfig` fields of the budgeted settings of
+    ``iters`` iterations (``Refiner(model, method="ssl", **budgeted(250))``); the schedule
+    spans the iterations."""
+    return {"iters": iters, "schedule": "budget", "lr": BUDGET_LR, "lr_decay": "linear"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..images import load_image
+from ...images import load_image
 from .protocol import Crop
 
 @dataclass

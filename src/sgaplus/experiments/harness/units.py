@@ -1,7 +1,8 @@
 """Refinement units: one (model, setting, image) result, stored as one JSON file.
 
-A unit is keyed by what determines its numbers (model weights, method and its
-parameters, schedule, iterations, lr, λ, seed, precision), not by the
+A unit is keyed by what determines its numbers (model weights and the refinement's
+:class:`~sgaplus.refine_config.RefineConfig`: method and its parameters, schedule,
+iterations, lr, λ, seed, precision, ...; :func:`slug`), not by the
 experiment that asked for it: Fig. 2's SSL run and Table 1's SSL point are the
 same unit and run once. A unit file that exists is never recomputed, which is
 what makes ``sgaplus experiment all`` resumable.
@@ -10,75 +11,46 @@ what makes ``sgaplus experiment all`` resumable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from PIL import Image
 
-from ..fileperm import make_ordinary
-from ..images import to_pil
-from ..refine import Refiner
-from ..relax import get_relaxation
-from ..schedules import get_schedule
-from .bits import actual_bpp
+from ...images import to_pil
+from ...pipeline import actual_bpp
+from ...refine import Refiner
+from ...refine_config import RefineConfig
+from ...util import atomic_write
 from .data import EvalImage, by_shape
 from .models import ModelRef
 
 
-@dataclass(frozen=True)
-class Setting:
-    """Everything about a refinement except the model and the image.
+#: RefineConfig fields a slug names only when they differ from the default (no unit so far
+#: sets them), so a unit folder's name stays what it was before they existed.
+_UNLESS_DEFAULT = ("lr_decay", "distortion", "time_budget", "patience", "min_delta")
 
-    ``lmbda=None`` means the model's own training λ; ``iters=0`` is the
-    unrefined base model (the amortised encoder's latents, hard-rounded).
-    """
 
-    method: str
-    iters: int
-    lr: float
-    seed: int
-    precision: str
-    log_every: int
-    params: tuple[tuple[str, float], ...] = ()
-    schedule: str | None = None
-    schedule_params: tuple[tuple[str, float], ...] = ()
-    lmbda: float | None = None
+def slug(setting: RefineConfig) -> str:
+    """A unit folder's name from the full configs of the method and schedule (defaults
+    spelled out), so equal refinements requested differently share one unit. ``iters=0``
+    is the unrefined base model (the amortised encoder's latents, hard-rounded), whatever
+    the method; ``lmbda=None`` ("own") the model's training λ. The device and memory
+    budget are not in it: they change the numbers by float rounding at most."""
+    lam = "own" if setting.lmbda is None else f"{setting.lmbda:g}"
+    if setting.iters == 0:
+        return f"base__lam{lam}"
 
-    @property
-    def is_base(self) -> bool:
-        return self.iters == 0
+    def spell(cfg: dict, key: str) -> str:
+        return cfg[key] + "".join(f"_{k}{v:g}" for k, v in sorted(cfg.items()) if k != key)
 
-    def build(self):
-        """The relaxation and schedule objects (the schedule defaults to the method's)."""
-        method = get_relaxation(self.method, **dict(self.params))
-        schedule = get_schedule(self.schedule or method.default_schedule, **dict(self.schedule_params))
-        return method, schedule
-
-    def slug(self) -> str:
-        """Directory name from the full configs (defaults spelled out), so equal
-        refinements requested differently share one unit."""
-        lam = "own" if self.lmbda is None else f"{self.lmbda:g}"
-        if self.is_base:
-            return f"base__lam{lam}"
-        method, schedule = self.build()
-
-        def spell(cfg: dict, key: str) -> str:
-            return cfg[key] + "".join(f"_{k}{v:g}" for k, v in sorted(cfg.items()) if k != key)
-
-        return (f"{spell(method.config(), 'method')}__{spell(schedule.config(), 'schedule')}"
-                f"__it{self.iters}_lr{self.lr:g}_lam{lam}_s{self.seed}_{self.precision}"
-                f"_log{self.log_every}")
-
-    def refiner(self, model: ModelRef, device: str | None) -> Refiner:
-        method, schedule = self.build()
-        return Refiner(model.model, method, schedule, iters=self.iters, lr=self.lr, lmbda=self.lmbda,
-                       seed=self.seed, log_every=self.log_every, precision=self.precision,
-                       device=device)
+    extra = "".join(f"_{name}{getattr(setting, name)}" for name in _UNLESS_DEFAULT
+                    if getattr(setting, name) != getattr(RefineConfig, name))
+    method, schedule = setting.relaxation().config(), setting.temperature().config()
+    return (f"{spell(method, 'method')}__{spell(schedule, 'schedule')}__it{setting.iters}_lr{setting.lr:g}"
+            f"_lam{lam}_s{setting.seed}_{setting.precision}_log{setting.log_every}{extra}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +58,7 @@ class Job:
     """Refine every protocol image with ``model`` and ``setting``."""
 
     model: ModelRef
-    setting: Setting
+    setting: RefineConfig
 
 
 @dataclass
@@ -101,11 +73,7 @@ class Unit:
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic write: a crash never leaves a half unit that would be skipped later."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    make_ordinary(fd)  # readable like any other result file, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, sort_keys=True)))
 
 
 class Store:
@@ -123,13 +91,13 @@ class Store:
                  device: str | None = None) -> None:
         self.root, self.header, self.keep_recon, self.device = root, header, keep_recon, device
 
-    def path(self, model: ModelRef, setting: Setting, image_id: str) -> Path:
-        return self.root / "units" / model.key / setting.slug() / f"{image_id}.json"
+    def path(self, model: ModelRef, setting: RefineConfig, image_id: str) -> Path:
+        return self.root / "units" / model.key / slug(setting) / f"{image_id}.json"
 
-    def recon_path(self, model: ModelRef, setting: Setting, image_id: str) -> Path:
+    def recon_path(self, model: ModelRef, setting: RefineConfig, image_id: str) -> Path:
         return self.path(model, setting, image_id).with_suffix(".png")
 
-    def load(self, model: ModelRef, setting: Setting, image_id: str) -> dict[str, Any] | None:
+    def load(self, model: ModelRef, setting: RefineConfig, image_id: str) -> dict[str, Any] | None:
         path = self.path(model, setting, image_id)
         return json.loads(path.read_text()) if path.is_file() else None
 
@@ -151,23 +119,23 @@ class Store:
         """Refine one batch of same-size images and build their units, writing nothing
         (here, or in a Ray task: :mod:`sgaplus.distributed`); returns them and the seconds."""
         x = torch.cat([im.x for im in batch])
-        refiner = job.setting.refiner(job.model, self.device)
+        refiner = Refiner(job.model.model, job.setting, device=self.device)
         start = time.perf_counter()
         cb = (lambda t, tau, loss: progress(t, job.setting.iters)) if progress else None
         result = refiner.refine(x, progress=cb)
         seconds = time.perf_counter() - start
-        bits = actual_bpp(job.model.model, result.hard, x)
+        bits = actual_bpp(job.model.model, result.hard, x.shape[-1], x.shape[-2])
         units = []
         for i, im in enumerate(batch):
             record = {
                 **self.header,
-                "model": job.model.describe(), "setting": asdict(job.setting),
-                "refiner": result.config, "image": im.id, "height": im.x.shape[-2],
+                "model": job.model.describe(), "setting": job.setting.to_dict(),
+                "refiner": result.config.to_dict(), "image": im.id, "height": im.x.shape[-2],
                 "width": im.x.shape[-1], "before": result.before[i].as_dict(),
                 "after": result.after[i].as_dict(), "iters": result.iters,
                 "history": [{k: v for k, v in row.items() if k != "image"}
                             for row in result.history if row["image"] == i],
-                "actual_bpp": None if bits is None else bits[i],
+                "actual_bpp": bits[i],
                 "batch_seconds": seconds, "batch_size": len(batch),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             }

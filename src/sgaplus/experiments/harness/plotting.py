@@ -10,26 +10,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-#: How methods are named in figures and tables, with the schedule they ran with.
-METHOD_LABELS = {
-    "ste": "STE",
-    "noise": "uniform noise",
-    "danneal": "det. annealing (danneal sched.)",
-    "atanh": "atanh / SGA (Yang sched.)",
-    "linear": "linear (SGA+)",
-    "cosine": "cosine (SGA+)",
-    "ssl": "SSL a=2.3 (SGA+)",
-    "linear3": "3-class linear",
-    "cosine3": "3-class cosine",
-    "ssl3": "3-class SSL",
-}
+from ...relax import RELAXATIONS  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                      "font.size": 9, "legend.fontsize": 8})
 
 
 def label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    """How figures and tables name a method, with the schedule it ran with (``Relaxation.label``)."""
+    return RELAXATIONS.get(method).label if method in RELAXATIONS else method
 
 
 def short_label(method: str) -> str:

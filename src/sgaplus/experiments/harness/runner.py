@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ... import codecs_eval, rdcurve
 from .context import EXPERIMENTS, Context, Section
 from .data import load_images
 from .models import nearest, resolve_family, training_stages
 from .protocol import Protocol
 from .provenance import header as make_header
-from .bits import codec_available
 from .report import read_result, render, section_from, write_result
-from .units import Store
-from . import register_all
+from .units import Store, slug
+from .. import register_all
 
 register_all()  # EXPERIMENTS holds every experiment before anything looks one up
 
@@ -48,7 +48,7 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
     todo = [j for j in jobs if ctx.store.missing(j, ctx.images)]
     log(f"{name}: {len(jobs)} settings, {len(jobs) - len(todo)} already stored, {len(todo)} to run")
     if distributed:
-        from ..distributed import refine_units
+        from ...distributed import refine_units
 
         failures = refine_units(ctx.store, todo, ctx.images, ctx.protocol.batch, log)
         if failures:
@@ -59,14 +59,16 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
 
         def progress(t: int, total: int) -> None:
             if t % every == 0:
-                log(f"  {name} [{i}/{len(todo)}] {job.setting.slug()[:60]}: {t}/{total}")
+                log(f"  {name} [{i}/{len(todo)}] {slug(job.setting)[:60]}: {t}/{total}")
 
         spent = ctx.store.run(job, ctx.images, ctx.protocol.batch, progress)
-        log(f"  {name} [{i}/{len(todo)}] {job.model.key} {job.setting.slug()} done in {spent:.0f} s")
+        log(f"  {name} [{i}/{len(todo)}] {job.model.key} {slug(job.setting)} done in {spent:.0f} s")
 
 
-#: The analysis code itself: a changed experiment module re-analyses stored units.
-_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()
+#: The analysis code itself, the experiments and the R-D stack they report with: a change
+#: in any of it re-analyses stored units.
+_SOURCES = (*sorted(Path(__file__).parents[1].rglob("*.py")), Path(rdcurve.__file__), Path(codecs_eval.__file__))
+_CODE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
 
 
 def refinement_seconds(ctx: Context, name: str) -> float:
@@ -77,14 +79,14 @@ def refinement_seconds(ctx: Context, name: str) -> float:
         for im in ctx.images:
             unit = ctx.store.load(job.model, job.setting, im.id)
             if unit is not None:
-                batches[(job.model.key + job.setting.slug(), unit["finished"])] = unit["batch_seconds"]
+                batches[(job.model.key + slug(job.setting), unit["finished"])] = unit["batch_seconds"]
     return sum(batches.values())
 
 
 def signature(ctx: Context, name: str) -> str:
     """What a section depends on: the unit files of its plan (and the models and
     images they are for); an unchanged signature means the stored section is current."""
-    h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}|{codec_available()}".encode())
+    h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}".encode())
     h.update(_CODE_HASH.encode())
     for job in EXPERIMENTS.get(name).plan(ctx):
         for im in ctx.images:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ...refine_config import RefineConfig
+
 
 @dataclass(frozen=True)
 class Crop:
@@ -32,7 +34,8 @@ class Protocol:
 
     Attributes:
         images: the evaluation images (Kodak names or crops of them).
-        iters, lr, seed, precision, log_every: the refinement (spec §3 defaults in ``full``).
+        iters, lr, seed, precision, log_every: the refinement (RefineConfig's defaults, the
+            spec's §3, in ``full``).
         batch: most same-size images refined in one Refiner call.
         checkpoints: iterations at which tables and BD metrics are read from the history.
         family_lambdas: λ of the model family (one model each), low to high rate.
@@ -42,7 +45,7 @@ class Protocol:
         tmax_grid, tmax_methods: Table 2 (SGA+ schedule with this T_max for every method).
         ssl_a_grid: Table 4.
         lr_grid, lr_methods: the learning-rate grid.
-        curve_methods: Fig. 2 and the three-class comparison.
+        curve_methods: Fig. 2's methods; None: every registered one (``Relaxation.rank`` order).
         recon_images: image ids whose reconstructions are kept (None = all).
         qualitative_image: the image of Fig. 4.
     """
@@ -51,10 +54,10 @@ class Protocol:
     images: tuple[Crop, ...]
     iters: int
     checkpoints: tuple[int, ...]
-    lr: float = 0.005
-    seed: int = 0
-    precision: str = "fp32"
-    log_every: int = 10
+    lr: float = RefineConfig.lr
+    seed: int = RefineConfig.seed
+    precision: str = RefineConfig.precision
+    log_every: int = RefineConfig.log_every
     batch: int = 8
     family_lambdas: tuple[float, ...] = (0.0035, 0.0067, 0.013, 0.025)
     main_lambda: float = 0.0067
@@ -65,14 +68,22 @@ class Protocol:
     ssl_a_grid: tuple[float, ...] = (1.0, 1.5, 2.3, 3.0, 4.0)
     lr_grid: tuple[float, ...] = (0.02, 0.01, 0.005)
     lr_methods: tuple[str, ...] = ("atanh", "ssl")
-    curve_methods: tuple[str, ...] = ("ste", "noise", "danneal", "atanh", "linear", "cosine",
-                                      "ssl", "linear3", "cosine3", "ssl3")
+    curve_methods: tuple[str, ...] | None = None
     recon_images: tuple[str, ...] | None = None
     qualitative_image: str = "kodim23"
     notes: str = ""
 
+    def methods_for_curves(self) -> tuple[str, ...]:
+        """``curve_methods``, or every registered method in ``Relaxation.rank`` order."""
+        if self.curve_methods is not None:
+            return self.curve_methods
+        from ...relax import method_classes  # torch: not for --help
+
+        return tuple(m.name for m in method_classes())
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every parameter as it ran (the methods of the curves spelled out)."""
+        return {**asdict(self), "curve_methods": self.methods_for_curves()}
 
 
 KODAK = tuple(Crop(f"kodim{i:02d}") for i in range(1, 25))

@@ -15,12 +15,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry import Registry
+from ...rdcurve import Curve
+from ...registry import Registry
 from .data import EvalImage
 from .models import ModelRef
 from .protocol import Protocol
-from .bd import Curve
-from .units import Job, Setting, Store
+from ...refine_config import RefineConfig
+from .units import Job, Store
 
 
 #: Differences between two percentages (loss reductions, spreads) smaller than this
@@ -96,20 +97,20 @@ class Context:
     # -- settings -----------------------------------------------------------
     def setting(self, method: str, *, params: dict[str, float] | None = None,
                 schedule: str | None = None, schedule_params: dict[str, float] | None = None,
-                lr: float | None = None, lmbda: float | None = None) -> Setting:
-        """A refinement with the protocol's defaults and the given changes."""
+                lr: float | None = None, lmbda: float | None = None) -> RefineConfig:
+        """A refinement with the protocol's defaults and the given changes (the schedule:
+        the method's own unless named)."""
         p = self.protocol
-        return Setting(method=method, iters=p.iters, lr=p.lr if lr is None else lr, seed=p.seed,
-                       precision=p.precision, log_every=p.log_every,
-                       params=tuple(sorted((params or {}).items())), schedule=schedule,
-                       schedule_params=tuple(sorted((schedule_params or {}).items())), lmbda=lmbda)
+        return RefineConfig(method=method, iters=p.iters, lr=p.lr if lr is None else lr, seed=p.seed,
+                            precision=p.precision, log_every=p.log_every, params=params or {},
+                            schedule=schedule, schedule_params=schedule_params or {}, lmbda=lmbda)
 
-    def base(self, lmbda: float | None = None) -> Setting:
+    def base(self, lmbda: float | None = None) -> RefineConfig:
         """The unrefined model (0 iterations); ``lmbda`` only changes the reported loss."""
         return replace(self.setting("ste", lmbda=lmbda), iters=0, log_every=0)
 
     # -- readers ------------------------------------------------------------
-    def units(self, model: ModelRef, setting: Setting) -> list[dict[str, Any]] | None:
+    def units(self, model: ModelRef, setting: RefineConfig) -> list[dict[str, Any]] | None:
         """All images' units, or None while any is missing."""
         out = [self.store.load(model, setting, im.id) for im in self.images]
         return None if any(u is None for u in out) else out  # type: ignore[return-value]
@@ -117,11 +118,11 @@ class Context:
     def done(self, jobs: list[Job]) -> bool:
         return all(not self.store.missing(j, self.images) for j in jobs)
 
-    def point(self, model: ModelRef, setting: Setting, at: int | None = None,
+    def point(self, model: ModelRef, setting: RefineConfig, at: int | None = None,
               bits: str = "estimated") -> tuple[float, float] | None:
         """Mean (bpp, PSNR) over images after ``at`` iterations (None = the end).
 
-        ``bits='actual'`` uses the file size (only at the end; NaN without the codec).
+        ``bits='actual'`` uses the file size (only at the end).
         """
         units = self.units(model, setting)
         if units is None:
@@ -132,19 +133,19 @@ class Context:
         if bits == "actual":
             if at not in (None, setting.iters):
                 return None
-            bpp = [u["actual_bpp"] if u["actual_bpp"] is not None else math.nan for u in units]
+            bpp = [u["actual_bpp"] for u in units]
         else:
             bpp = [r["bpp"] for r in rows]  # type: ignore[index]
         return float(np.mean(bpp)), float(np.mean([r["psnr"] for r in rows]))  # type: ignore[index]
 
-    def ms_ssim(self, model: ModelRef, setting: Setting) -> float | None:
+    def ms_ssim(self, model: ModelRef, setting: RefineConfig) -> float | None:
         """Mean MS-SSIM over images of the final latents; None while a unit is missing or
         lacks it (units refined before sgaplus reported MS-SSIM, images of 10 px or less)."""
         units = self.units(model, setting)
         values = [u["after"].get("ms_ssim") for u in units or []]
         return None if not values or None in values else float(np.mean(values))
 
-    def loss_at(self, model: ModelRef, setting: Setting, at: int | None = None) -> float | None:
+    def loss_at(self, model: ModelRef, setting: RefineConfig, at: int | None = None) -> float | None:
         """Mean true R-D loss over images after ``at`` iterations (None = the end)."""
         units = self.units(model, setting)
         if units is None:
@@ -152,7 +153,7 @@ class Context:
         rows = [_row_at(u, at) for u in units]
         return None if any(r is None for r in rows) else float(np.mean([r["loss"] for r in rows]))
 
-    def history(self, model: ModelRef, setting: Setting, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def history(self, model: ModelRef, setting: RefineConfig, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(iterations, mean over images of ``key``) of the logged history, with t = 0."""
         units = self.units(model, setting)
         if units is None:
@@ -165,12 +166,12 @@ class Context:
             values.append([first] + [r[key] for r in u["history"]])
         return np.asarray(iters), np.asarray(values, dtype=float).mean(0)
 
-    def family_curve(self, setting: Setting, at: int | None = None, bits: str = "estimated",
+    def family_curve(self, setting: RefineConfig, at: int | None = None, bits: str = "estimated",
                      models: list[ModelRef] | None = None) -> Curve | None:
         """The R-D curve of ``setting`` over the family (one point per model), or
         None while a point is missing."""
         pts = [self.point(m, setting, at, bits) for m in (models or self.family)]
-        if any(p is None or math.isnan(p[0]) for p in pts):
+        if any(p is None for p in pts):
             return None
         return Curve(tuple(p[0] for p in pts), tuple(p[1] for p in pts))  # type: ignore[index]
 

@@ -7,13 +7,14 @@ import platform
 import subprocess
 import time
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ...util import checkout_root, cpu_model
+
 if TYPE_CHECKING:
-    from ..latent_model import LatentModel
+    from ...latent_model import LatentModel
 
 _PACKAGES = ("sgaplus", "torch", "compressai", "numpy", "scipy", "pillow", "bjontegaard", "matplotlib")
 
@@ -28,19 +29,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def hardware(device: str | None) -> dict[str, Any]:
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    info: dict[str, Any] = {"device": dev, "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+    info: dict[str, Any] = {"device": dev, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
                             "torch_threads": torch.get_num_threads()}
     if dev.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
@@ -49,7 +40,7 @@ def hardware(device: str | None) -> dict[str, Any]:
 
 def git_commit() -> str:
     """The checkout's commit, with ``+dirty`` when files differ from it."""
-    root = Path(__file__).resolve().parents[3]
+    root = checkout_root()
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10).stdout.strip()

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 
 from .context import NOISE_PP, Claim, Context, Section, verdict
 from .plotting import legend, fmt, plt, save, table
-from .units import Job, Setting
+from ...refine_config import RefineConfig
+from .units import Job
 
 
 @dataclass(frozen=True)
 class Cell:
     row: str
     col: str
-    setting: Setting
+    setting: RefineConfig
 
 
 def jobs(ctx: Context, cells: list[Cell]) -> list[Job]:

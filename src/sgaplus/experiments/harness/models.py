@@ -12,22 +12,14 @@ never reused; results record which weights ran (:func:`provenance.weights`).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..latent_model import LatentModel
-from ..zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
+from ...latent_model import LatentModel
+from ...util import warm_start_dir
+from ...zoo import SGAPLUS_FAMILY, SGAPLUS_LAMBDAS, ModelNotFound, expand_specs, load_model
 from .provenance import source, weights
-
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def warm_start_dir() -> Path:
-    """``$SGAPLUS_WARM_STARTS`` or ``../shared/models`` from the project root."""
-    env = os.environ.get("SGAPLUS_WARM_STARTS")
-    return Path(env) if env else _REPO_ROOT.parent / "shared" / "models"
 
 
 def warm_start_path(lmbda: float) -> Path:
