@@ -45,7 +45,7 @@ from torch import Tensor
 from . import memory, tiling
 from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit, rates
+from .loss import Metrics, RDTerms, bits, hard_metrics, price, psnr_8bit, rates
 from .relax import Relaxation, get_relaxation
 from .schedules import Schedule, get_schedule
 from .stopping import StopRule
@@ -263,12 +263,31 @@ class Refiner:
             x_hat = x_hat[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means, self.distortion), x_hat
 
-    def _tiled_terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
-                     means: Tensor, tile: int) -> RDTerms:
-        """The loop's terms with g_s forward and backward one tile at a time
-        (:func:`sgaplus.tiling.mse`; MSE only); the rates as :func:`price` computes them."""
-        mse = tiling.mse(self._loop_g_s(tiled=True), y_hat, x, tile, self.model.synthesis_halo, self._autocast)
-        return RDTerms(mse, *rates(self.model, x, y_hat, z_hat, scales, means), MSE.weight)
+    def _tiled_terms(self, x: Tensor, y: Tensor, z: Tensor, tau: float, gen: torch.Generator,
+                     tile: int) -> RDTerms:
+        """The loop's terms in memory bounded by the tile: g_s forward and backward one
+        tile at a time (:func:`sgaplus.tiling.mse`; MSE only), the relaxation of y and its
+        rate in bands of about a tile's latents (:func:`sgaplus.tiling.by_rows`), with the
+        noise a whole call draws. A context model's rate sees ŷ across bands (its masked
+        convolution), so there they run whole, as in one piece."""
+        model = self.model
+        z_tilde = self.method(z, tau, gen)
+        if model.has_context:
+            y_tilde, scales, means = model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
+            bpp_y, bpp_z = rates(model, x, y_tilde, z_tilde, scales, means)
+        else:
+            scales, means = model.hyper_synthesis(z_tilde, y.shape)
+
+            def band(y: Tensor, scales: Tensor, means: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor]:
+                y_tilde = model.round_centred(y, means, lambda v: self.method.apply(v, tau, noise))
+                return y_tilde, bits(model.y_likelihoods(y_tilde, scales, means).float())
+
+            rows = -(-tile * tile // y.size(-1))
+            y_tilde, bits_y = tiling.by_rows(band, rows, y, scales, means, self.method.draw(y, gen))
+            pixels = x.size(-2) * x.size(-1)
+            bpp_y, bpp_z = bits_y / pixels, bits(model.z_likelihoods(z_tilde).float()) / pixels
+        mse = tiling.mse(self._loop_g_s(tiled=True), y_tilde, x, tile, model.synthesis_halo, self._autocast)
+        return RDTerms(mse, bpp_y, bpp_z, MSE.weight)
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, hard: HardLatents,
@@ -322,13 +341,13 @@ class Refiner:
                 tau = self.schedule(t)
                 if self.lr_decay == "linear":
                     opt.param_groups[0]["lr"] = self.lr * (1 - t / self.stop_args["max_iters"])
-                z_tilde = self.method(z, tau, gen)
-                y_tilde, scales, means = model.latents(y, z_tilde,
-                                                       lambda v: self.method(v, tau, gen))
                 if tile is None:
+                    z_tilde = self.method(z, tau, gen)
+                    y_tilde, scales, means = model.latents(y, z_tilde,
+                                                           lambda v: self.method(v, tau, gen))
                     terms = self._terms(xd, y_tilde, z_tilde, scales, means)[0]
                 else:
-                    terms = self._tiled_terms(xd, y_tilde, z_tilde, scales, means, tile)
+                    terms = self._tiled_terms(xd, y, z, tau, gen, tile)
                 losses = terms.loss(self.lmbda)
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()

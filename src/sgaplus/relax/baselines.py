@@ -22,9 +22,7 @@ from .base import Relaxation, register_relaxation
 class STE(Relaxation):
     default_schedule: ClassVar[str] = "constant"
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
         return (torch.round(v) - v).detach() + v
 
 
@@ -33,7 +31,9 @@ class STE(Relaxation):
 class UniformNoise(Relaxation):
     default_schedule: ClassVar[str] = "constant"
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return v + ops.uniform(v.shape, v, generator) - 0.5
+    def draw(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return ops.uniform(v.shape, v, generator)
+
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
+        assert noise is not None  # draw's
+        return v + noise - 0.5
