@@ -162,3 +162,16 @@ def test_out_of_memory_is_recognised_with_its_size():
     assert str(memory.OutOfMemory(cpu, "coding 1 image(s) of 9x9", 2**30)) == (
         "out of memory coding 1 image(s) of 9x9: an allocation of 5.0 GiB failed; "
         "lower --max-memory (now 1.0 GiB) to work in smaller tiles")
+
+
+def test_tiled_refinement_without_an_iteration_gives_the_unrefined_result(model, photo):
+    """In tiles the unrefined latents are not kept through the loop; with no iteration they
+    are computed again, and are what one piece gives."""
+    whole = Refiner(model, iters=0, log_every=0, device="cpu")
+    tiled = Refiner(model, iters=0, log_every=0, device="cpu")
+    tiled.tile_size = lambda shape: 2  # type: ignore[method-assign]
+    a, b = whole.refine(photo), tiled.refine(photo)
+    assert b.iters == 0 and b.after == b.before
+    assert b.after[0].loss == pytest.approx(a.after[0].loss, rel=1e-6)
+    assert torch.equal(a.hard.y_symbols, b.hard.y_symbols) and torch.equal(a.hard.z_hat, b.hard.z_hat)
+    torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=1e-5)

@@ -328,9 +328,12 @@ class Refiner:
                 y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
         hard = model.quantize(y0, z0)
         before, x_hat = self.evaluate(x, hard, tile)
+        if tile is not None:  # in tiles memory is short: the unrefined result is not kept
+            del hard, x_hat
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
+        del y0, z0
         opt = torch.optim.Adam([y, z], lr=self.lr)
         gen = torch.Generator(dev).manual_seed(self.seed)
         stop = StopRule(**self.stop_args)
@@ -369,7 +372,7 @@ class Refiner:
                     progress(t, tau, float(losses.detach().mean()))
 
         after = before
-        if t:  # with no iteration the base latents are the result: no second decode
+        if t or tile is not None:  # with no iteration in one piece the base result stands
             # NCHW again, so the figures and the symbols do not depend on the loop's layout.
             hard = model.quantize(y.contiguous(), z.contiguous())
             after, x_hat = self.evaluate(x, hard, tile)
