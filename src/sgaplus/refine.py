@@ -12,7 +12,9 @@ was trained for.
 
 An image whose estimated memory exceeds ``max_memory`` runs g_a and g_s in tiles
 of the latent grid (:mod:`sgaplus.tiling`; the MSE's gradient tile by tile), the
-same function up to float rounding; y and z stay whole. One that fits runs as
+same function up to float rounding; y and z stay whole, and the relaxation and
+rate of y run in bands of rows recomputed for the gradient (:func:`sgaplus.tiling.by_rows`),
+so that only a few copies of y exist whole. One that fits runs as
 one piece, the fast path below. MS-SSIM is not a sum over pixels, so an image that
 needs tiles is refused with ``--distortion ms-ssim``.
 
