@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import re
 
-#: Bytes of the process, torch and the model at any image size (fit: 824 MiB).
+#: Bytes of the process, torch and the model at any image size (fits: 876 and 971 MiB in
+#: two runs of bench/refine_memory.py; the whole-image term below covers the difference).
 BASE = 900 * 2**20
 
-#: Bytes per (padded) image pixel that tiling does not remove (fit: 159; 273 before
-#: the relaxation and rate ran in bands): see the module docstring.
+#: Bytes per (padded) image pixel that tiling does not remove (fits: 159 and 158; 273
+#: before the relaxation and rate ran in bands): see the module docstring.
 WHOLE_PER_PIXEL = 200
 
-#: Bytes per pixel of one g_a/g_s piece, its halo included (fit: 1187): the heaviest
+#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187 and 789): the heaviest
 #: pass, the loop's g_s forward and backward.
 PIECE_PER_PIXEL = 1_250
 
