@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -20,10 +21,11 @@ from sgaplus.util import cpu_model, cpuinfo
 
 
 def parse_args(doc: str, out: str, quick_help: str,
-               flags: dict[str, tuple[str, str]] | None = None) -> argparse.Namespace:
+               flags: dict[str, tuple[str, str]] | None = None,
+               extra: Callable[[argparse.ArgumentParser], object] | None = None) -> argparse.Namespace:
     """The options every benchmark takes (``--quick``, ``--out``, ``--threads``) and its own
-    switches (``flags``: name -> (help, the default --out it implies)); sets torch's
-    thread count.
+    switches (``flags``: name -> (help, the default --out it implies); ``extra`` adds any
+    other option to the parser); sets torch's thread count.
 
     Benchmarks default to one thread: on the shared 2-core CPU (load 6-11 while the first
     figures were taken) two OpenMP threads wait on each other at every op and ran the
@@ -35,6 +37,8 @@ def parse_args(doc: str, out: str, quick_help: str,
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     for name, (text, _) in (flags or {}).items():
         p.add_argument(f"--{name}", action="store_true", help=text)
+    if extra is not None:
+        extra(p)
     args = p.parse_args()
     if args.out is None:
         chosen = [o for name, (_, o) in (flags or {}).items() if getattr(args, name.replace("-", "_"))]

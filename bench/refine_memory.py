@@ -14,13 +14,18 @@ The fit section refines at small sizes in one piece and by small tiles and fits
 pixel of one piece) by least squares; the module's constants are set from it,
 rounded up.
 
-    python bench/refine_memory.py [--quick]
+``--before DIR`` measures the fixed-tile rows a second time with another version's
+sources (``DIR/src`` first on the path, e.g. ``git archive REV src | tar -x -C DIR``),
+in the same run, for a before/after comparison.
+
+    python bench/refine_memory.py [--quick] [--before DIR]
         ->   docs/bench/refine_memory.md, docs/bench/refine_memory.png
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,10 +89,14 @@ def worker(width: int, height: int, tile: str, iters: int, threads: int) -> None
                       "estimate_mib": need(1, height, width, chosen, model.synthesis_halo) / 2**20}))
 
 
-def measure(width: int, height: int, tile: str, iters: int, threads: int) -> dict:
-    """:func:`worker` in a fresh interpreter."""
+def measure(width: int, height: int, tile: str, iters: int, threads: int,
+            source: Path | None = None) -> dict:
+    """:func:`worker` in a fresh interpreter, with ``source``'s sgaplus when given."""
     cmd = [sys.executable, __file__, "--worker", str(width), str(height), tile, str(iters), str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), env.get("PYTHONPATH", "")])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -114,7 +123,12 @@ def main() -> None:
         w, h, tile, iters, threads = sys.argv[2:7]
         worker(int(w), int(h), tile, int(iters), int(threads))
         return
-    args = _env.parse_args(__doc__, "docs/bench/refine_memory.md", "small sizes (a smoke run)")
+    args = _env.parse_args(__doc__, "docs/bench/refine_memory.md", "small sizes (a smoke run)",
+                           extra=lambda p: p.add_argument("--before", type=Path, metavar="DIR",
+                                                          help="another version's sources (DIR/src)"))
+    before = args.before.resolve() if args.before else None
+    if before is not None and not (before / "src" / "sgaplus").is_dir():
+        sys.exit(f"refine_memory.py: error: {before} has no src/sgaplus")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +147,8 @@ def main() -> None:
     say("|---|---:|---:|---|")
     fit_rows = []
     for (w, h), tile in [((512, 384), "whole"), ((768, 512), "whole"), ((1024, 768), "whole"),
-                         ((1024, 768), "16"), ((1536, 1024), "16"), ((1536, 1024), "32")]:
+                         ((1024, 768), "16"), ((1536, 1024), "16"), ((1536, 1024), "32"),
+                         ((2304, 1728), "16")]:
         r = measure(w, h, tile, 2, args.threads)
         fit_rows.append(r)
         say(f"| {w}x{h} | {r['tile'] or 'one piece'} | {r['peak_mib']:.0f} | {_env.load()} |")
@@ -150,15 +165,21 @@ def main() -> None:
     say(f"Default budget: `--max-memory` {memory.format_size(memory.DEFAULT_BUDGET)}; fixed tile: "
         f"{FIXED_TILE} latents ({FIXED_TILE * 16} pixels) whatever the size.")
     say()
+    if before is not None:
+        say(f"Rows marked *before* ran the sources in `{before}` (`--before`), in this same run.")
+        say()
     say("| size | Mpixel | budget | tile | peak RSS MiB | estimate MiB | s/it (wall) | CPU s/it | "
         "CPU s/it per Mpixel | whole run s | load |")
     say("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    rows: dict[str, list[dict]] = {"default": [], "fixed": []}
+    rows: dict[str, list[dict]] = {"default": [], "fixed": [], "before": []}
+    modes = [("default", "default", None), ("fixed", str(FIXED_TILE), None)]
+    if before is not None:
+        modes.append(("before", str(FIXED_TILE), before))
     for w, h in sizes:
-        for mode, tile in (("default", "default"), ("fixed", str(FIXED_TILE))):
-            r = measure(w, h, tile, iters, args.threads)
+        for mode, tile, source in modes:
+            r = measure(w, h, tile, iters, args.threads, source)
             mpx = w * h / 1e6
-            label = "default" if mode == "default" else "fixed tile"
+            label = {"default": "default", "fixed": "fixed tile", "before": "fixed tile, *before*"}[mode]
             if "refused" in r:
                 say(f"| {w}x{h} | {mpx:.1f} | {label} | refused: `sgaplus: error: {r['refused']}` "
                     f"|||||||{_env.load()} |")
@@ -171,7 +192,10 @@ def main() -> None:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, style, label in (("default", "o-", f"default budget ({memory.format_size(memory.DEFAULT_BUDGET)})"),
-                               ("fixed", "s--", f"fixed tile ({FIXED_TILE} latents)")):
+                               ("fixed", "s--", f"fixed tile ({FIXED_TILE} latents)"),
+                               ("before", "x:", f"fixed tile ({FIXED_TILE} latents), before")):
+        if not rows[mode]:
+            continue
         mpx = [r["width"] * r["height"] / 1e6 for r in rows[mode]]
         a.plot(mpx, [r["peak_mib"] / 1024 for r in rows[mode]], style, label=label)
         b.plot(mpx, [r["cpu_per_it"] for r in rows[mode]], style, label=label)

@@ -39,6 +39,17 @@ def test_five_scales_are_pytorch_msssim(shape):
     assert ms_ssim(x_hat, x) == pytest.approx(want.tolist(), abs=1e-6)
 
 
+def test_bands_of_rows_give_the_one_band_figure(monkeypatch):
+    """A photo's SSIM maps are made in bands (distortion.BAND_PIXELS); forced to bands of
+    3 map rows at the first scale (uneven last band), the figure is pytorch-msssim's."""
+    from sgaplus import distortion
+
+    x_hat, x = noisy_pair((2, 3, 171, 200))
+    want = pytorch_msssim.ms_ssim(x_hat, x, data_range=1, size_average=False)
+    monkeypatch.setattr(distortion, "BAND_PIXELS", 3 * 200)
+    assert ms_ssim(x_hat, x) == pytest.approx(want.tolist(), abs=1e-6)
+
+
 def test_small_images_get_fewer_scales_and_tiny_ones_none():
     assert [ms_ssim_scales(s, 500) for s in (10, 11, 20, 21, 40, 41, 80, 81, 160, 161)] == \
         [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]

@@ -47,6 +47,17 @@ class TestEveryMethod:
         v = torch.randn(2, 3, 4, 5) * 3
         assert m(v, 0.5, torch.Generator().manual_seed(1)).shape == v.shape
 
+    def test_a_slice_with_its_noise_is_that_slice_of_the_whole(self, info):
+        """Relaxed in bands of rows with the whole call's numbers (tiling.by_rows), a tensor
+        gets what one call gives it: the noise is drawn apart from the function."""
+        m = self.make(info)
+        v = torch.randn(2, 3, 7, 5) * 3
+        whole = m(v, 0.6, torch.Generator().manual_seed(6))
+        noise = m.draw(v, torch.Generator().manual_seed(6))
+        bands = [m.apply(v[:, :, r:r + 3], 0.6, None if noise is None else noise[:, :, r:r + 3])
+                 for r in range(0, 7, 3)]
+        torch.testing.assert_close(torch.cat(bands, dim=2), whole, rtol=0, atol=1e-6)
+
     def test_seeded_generator_reproduces(self, info):
         m = self.make(info)
         v = torch.randn(1000) * 4

@@ -16,6 +16,12 @@ scales it allows: L scales need more than 10·2^(L−1) px (L = 3 for 41-80 px),
 L weights rescaled to the five weights' total. Such figures compare with other images of
 the same number of scales, not with five-scale figures. An image of 10 px or less on a
 side has no MS-SSIM: the reported figures are None and refining for it is refused.
+
+Memory: SSIM's maps (five filtered images, their products, the two maps: some 17
+copies of the image in float32) are made for bands of rows of about
+:data:`BAND_PIXELS` pixels, each with the window's 10 rows of context, and their
+means combined by rows; a photo's figures then take a band's memory, not 200
+bytes per pixel. An image of one band is measured exactly as before.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from . import ops
 #: Wang, Simoncelli, Bovik (2003), finest scale first; pytorch-msssim's defaults.
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW, SIGMA = 11, 1.5
+
+#: Pixels of one band of SSIM's maps (a 1 MP photo, 1152x864, is one band).
+BAND_PIXELS = 2**20
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
@@ -61,13 +70,29 @@ def ms_ssim(x_hat: Tensor, x: Tensor) -> Tensor:
     a, b = (t.contiguous(memory_format=torch.channels_last) for t in (x_hat, x))
     terms = []
     for level in range(levels):
-        ssim, cs = _ssim(a, b, data_range=1.0, win=win, size_average=False)
+        ssim, cs = _ssim_by_rows(a, b, win)
         if level < levels - 1:
             terms.append(ops.nonnegative_ssim(cs))
             padding = [s % 2 for s in a.shape[2:]]
             a, b = F.avg_pool2d(a, kernel_size=2, padding=padding), F.avg_pool2d(b, kernel_size=2, padding=padding)
     terms.append(ops.nonnegative_ssim(ssim))
     return torch.prod(torch.stack(terms) ** weights.view(-1, 1, 1), dim=0).mean(1)
+
+
+def _ssim_by_rows(a: Tensor, b: Tensor, win: Tensor) -> tuple[Tensor, Tensor]:
+    """pytorch-msssim's per-channel means of the SSIM and contrast-structure maps, over
+    bands of rows (a 'valid' window: a band of n map rows reads n + 10 image rows)."""
+    rows = a.size(-2) - (WINDOW - 1)
+    step = max(1, BAND_PIXELS // a.size(-1))
+    if step >= rows:
+        return _ssim(a, b, data_range=1.0, win=win, size_average=False)
+    ssim = cs = a.new_zeros(a.shape[:2])
+    for r in range(0, rows, step):
+        n = min(step, rows - r)
+        s, c = _ssim(a[:, :, r:r + n + WINDOW - 1], b[:, :, r:r + n + WINDOW - 1], data_range=1.0,
+                     win=win, size_average=False)
+        ssim, cs = ssim + s * (n / rows), cs + c * (n / rows)
+    return ssim, cs
 
 
 def mse(x_hat: Tensor, x: Tensor) -> Tensor:

@@ -221,10 +221,15 @@ class LatentModel:
         params = self.net.h_s(z_hat)
         if not self.has_context:
             scales, means = self._split(params, y.shape)
-            return rounding(y - means) + means, scales, means
+            return self.round_centred(y, means, rounding), scales, means
         y_hat = rounding(y)
         scales, means = self._context_parameters(params, y_hat)
         return y_hat, scales, means
+
+    @staticmethod
+    def round_centred(y: Tensor, means: Tensor, rounding: Callable[[Tensor], Tensor]) -> Tensor:
+        """ŷ = rounding(y − μ) + μ: a model without context rounds y on the grid of its means."""
+        return rounding(y - means) + means
 
     def synthesis(self, y_hat: Tensor) -> Tensor:
         if self._tile is None:
@@ -260,18 +265,23 @@ class LatentModel:
         self, y_hat: Tensor, z_hat: Tensor, scales: Tensor, means: Tensor
     ) -> tuple[Tensor, Tensor]:
         """p(ŷ|ẑ) and p(ẑ) per element, lower-bounded at 1e-9 (spec §2)."""
-        gc, eb = self.net.gaussian_conditional, self.net.entropy_bottleneck
+        return self.y_likelihoods(y_hat, scales, means), self.z_likelihoods(z_hat)
+
+    def y_likelihoods(self, y_hat: Tensor, scales: Tensor, means: Tensor) -> Tensor:
+        """p(ŷ|ẑ) per element: elementwise, so any slice of ŷ, σ, μ gives that slice."""
+        gc = self.net.gaussian_conditional
         lik_y = gc._likelihood(y_hat, scales, means)
+        return gc.likelihood_lower_bound(lik_y) if gc.use_likelihood_bound else lik_y
+
+    def z_likelihoods(self, z_hat: Tensor) -> Tensor:
+        """p(ẑ) per element."""
+        eb = self.net.entropy_bottleneck
         # The bottleneck wants (C, 1, -1); its _likelihood returns a tuple since 1.2.5.
         c = z_hat.size(1)
         values = z_hat.transpose(0, 1).reshape(c, 1, -1)
         lik_z = eb._likelihood(values)[0].reshape(c, z_hat.size(0), *z_hat.shape[2:])
         lik_z = lik_z.transpose(0, 1)
-        if gc.use_likelihood_bound:
-            lik_y = gc.likelihood_lower_bound(lik_y)
-        if eb.use_likelihood_bound:
-            lik_z = eb.likelihood_lower_bound(lik_z)
-        return lik_y, lik_z
+        return eb.likelihood_lower_bound(lik_z) if eb.use_likelihood_bound else lik_z
 
     # -- the coder's tables ---------------------------------------------------
     def cdf_tables(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -147,7 +147,8 @@ def evaluate(model: LatentModel, x: Tensor, lmbda: float | None = None,
 
 def to_8bit(x_hat: Tensor) -> Tensor:
     """The reconstruction a decoder writes: clamped to [0, 1] and rounded to 8 bits (fp32)."""
-    return (x_hat.float().clamp(0, 1) * 255).round() / 255
+    out = x_hat.float().clamp(0, 1)  # a new tensor; the rest in place: one copy of a photo
+    return out.mul_(255).round_().div_(255)
 
 
 def psnr_8bit(x_hat: Tensor, x: Tensor) -> Tensor:

@@ -4,8 +4,16 @@ A refinement's memory has three parts (measured by bench/refine_memory.py on the
 CPU, fp32, kept memory; docs/bench/refine_memory.md):
 
 * a base: the process, torch, the model and the decoder's fixed tiles;
-* per image pixel, whatever the tiles: x, x̂, the latents, their relaxations,
-  gradients and Adam's moments (y and z are optimised whole, as one tensor each);
+* per image pixel, whatever the tiles: what exists whole. In the loop, per pixel
+  (y: 192 channels at 1/16 the resolution, 3 bytes a pixel in float32): x (12
+  bytes), y with its gradient and Adam's two moments (12), the relaxation's noise,
+  ŷ and g_s's gradient of ŷ (9), h_s's output σ, μ, its last activation and their
+  gradients (about 16): some 50 bytes, which the optimisation itself needs (y and z
+  are optimised whole). The relaxation and the rate run in bands of rows
+  (:func:`sgaplus.tiling.by_rows`) and keep none of their ~25 intermediate copies
+  of y. Before and after the loop, one-off passes: the coder's float64 h_s
+  (:meth:`LatentModel.quantize`, whole, for bit-exact means; its im2col buffers
+  are the largest) and the figures' x̂ and 8-bit copy;
 * per pixel of one piece of g_a or g_s: the activations of g_s forward and
   backward (the loop) or of one no-gradient pass, 128 channels at up to half
   resolution. This is the part that tiles bound.
@@ -20,23 +28,25 @@ from __future__ import annotations
 
 import re
 
-#: Bytes of the process, torch and the model at any image size (fit: 824 MiB).
+#: Bytes of the process, torch and the model at any image size (fits: 876 and 971 MiB in
+#: two runs of bench/refine_memory.py; the whole-image term below covers the difference).
 BASE = 900 * 2**20
 
-#: Bytes per (padded) image pixel that tiling does not remove (fit: 335): mostly the
-#: relaxed latents' autograd graph, about 50 copies of y at 3 bytes per pixel each.
-WHOLE_PER_PIXEL = 350
+#: Bytes per (padded) image pixel that tiling does not remove (fits: 159 and 158; 273
+#: before the relaxation and rate ran in bands): see the module docstring.
+WHOLE_PER_PIXEL = 200
 
-#: Bytes per pixel of one g_a/g_s piece, its halo included (fit: 1022): the heaviest
+#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187 and 789): the heaviest
 #: pass, the loop's g_s forward and backward.
-PIECE_PER_PIXEL = 1_050
+PIECE_PER_PIXEL = 1_250
 
 #: Smallest tile edge (latents) :func:`tile_size` goes down to: below it the halo
 #: dominates the work (a 16-latent tile with a 4-latent halo computes 2.25x its core).
 MIN_TILE = 16
 
 #: Default ``--max-memory``: a 12-megapixel photo then refines in tiles within 8 GiB,
-#: half of a 16 GB machine; images up to about 5 megapixels still run in one piece.
+#: half of a 16 GB machine, and so does a 24-megapixel one; images up to about 5
+#: megapixels still run in one piece.
 DEFAULT_BUDGET = 8 * 2**30
 
 _UNITS = {"": 2**30, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}

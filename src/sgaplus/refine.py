@@ -12,7 +12,9 @@ was trained for.
 
 An image whose estimated memory exceeds ``max_memory`` runs g_a and g_s in tiles
 of the latent grid (:mod:`sgaplus.tiling`; the MSE's gradient tile by tile), the
-same function up to float rounding; y and z stay whole. One that fits runs as
+same function up to float rounding; y and z stay whole, and the relaxation and
+rate of y run in bands of rows recomputed for the gradient (:func:`sgaplus.tiling.by_rows`),
+so that only a few copies of y exist whole. One that fits runs as
 one piece, the fast path below. MS-SSIM is not a sum over pixels, so an image that
 needs tiles is refused with ``--distortion ms-ssim``.
 
@@ -44,7 +46,7 @@ from torch import Tensor
 from . import memory, tiling
 from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
-from .loss import Metrics, RDTerms, hard_metrics, price, psnr_8bit, rates
+from .loss import Metrics, RDTerms, bits, hard_metrics, price, psnr_8bit, rates
 from .refine_config import RefineConfig
 from .relax import Relaxation
 from .schedules import Schedule
@@ -209,12 +211,31 @@ class Refiner:
             x_hat = x_hat[..., :x.size(-2), :x.size(-1)]
         return price(self.model, x, x_hat, y_hat, z_hat, scales, means, self.distortion), x_hat
 
-    def _tiled_terms(self, x: Tensor, y_hat: Tensor, z_hat: Tensor, scales: Tensor,
-                     means: Tensor, tile: int) -> RDTerms:
-        """The loop's terms with g_s forward and backward one tile at a time
-        (:func:`sgaplus.tiling.mse`; MSE only); the rates as :func:`price` computes them."""
-        mse = tiling.mse(self._loop_g_s(tiled=True), y_hat, x, tile, self.model.synthesis_halo, self._autocast)
-        return RDTerms(mse, *rates(self.model, x, y_hat, z_hat, scales, means), MSE.weight)
+    def _tiled_terms(self, x: Tensor, y: Tensor, z: Tensor, tau: float, gen: torch.Generator,
+                     tile: int) -> RDTerms:
+        """The loop's terms in memory bounded by the tile: g_s forward and backward one
+        tile at a time (:func:`sgaplus.tiling.mse`; MSE only), the relaxation of y and its
+        rate in bands of about a tile's latents (:func:`sgaplus.tiling.by_rows`), with the
+        noise a whole call draws. A context model's rate sees ŷ across bands (its masked
+        convolution), so there they run whole, as in one piece."""
+        model = self.model
+        z_tilde = self.method(z, tau, gen)
+        if model.has_context:
+            y_tilde, scales, means = model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
+            bpp_y, bpp_z = rates(model, x, y_tilde, z_tilde, scales, means)
+        else:
+            scales, means = model.hyper_synthesis(z_tilde, y.shape)
+
+            def band(y: Tensor, scales: Tensor, means: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor]:
+                y_tilde = model.round_centred(y, means, lambda v: self.method.apply(v, tau, noise))
+                return y_tilde, bits(model.y_likelihoods(y_tilde, scales, means).float())
+
+            rows = -(-tile * tile // y.size(-1))
+            y_tilde, bits_y = tiling.by_rows(band, rows, y, scales, means, self.method.draw(y, gen))
+            pixels = x.size(-2) * x.size(-1)
+            bpp_y, bpp_z = bits_y / pixels, bits(model.z_likelihoods(z_tilde).float()) / pixels
+        mse = tiling.mse(self._loop_g_s(tiled=True), y_tilde, x, tile, model.synthesis_halo, self._autocast)
+        return RDTerms(mse, bpp_y, bpp_z, MSE.weight)
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, hard: HardLatents,
@@ -255,9 +276,12 @@ class Refiner:
                 y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
         hard = model.quantize(y0, z0)
         before, x_hat = self.evaluate(x, hard, tile)
+        if tile is not None:  # in tiles memory is short: the unrefined result is not kept
+            del hard, x_hat
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
+        del y0, z0
         lr, log_every = self.config.lr, self.config.log_every
         opt = torch.optim.Adam([y, z], lr=lr)
         gen = torch.Generator(dev).manual_seed(self.config.seed)
@@ -269,13 +293,13 @@ class Refiner:
                 tau = self.schedule(t)
                 if self.config.lr_decay == "linear":
                     opt.param_groups[0]["lr"] = lr * (1 - t / self.stop_args["max_iters"])
-                z_tilde = self.method(z, tau, gen)
-                y_tilde, scales, means = model.latents(y, z_tilde,
-                                                       lambda v: self.method(v, tau, gen))
                 if tile is None:
+                    z_tilde = self.method(z, tau, gen)
+                    y_tilde, scales, means = model.latents(y, z_tilde,
+                                                           lambda v: self.method(v, tau, gen))
                     terms = self._terms(xd, y_tilde, z_tilde, scales, means)[0]
                 else:
-                    terms = self._tiled_terms(xd, y_tilde, z_tilde, scales, means, tile)
+                    terms = self._tiled_terms(xd, y, z, tau, gen, tile)
                 losses = terms.loss(self.lmbda)
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
@@ -297,7 +321,7 @@ class Refiner:
                     progress(t, tau, float(losses.detach().mean()))
 
         after = before
-        if t:  # with no iteration the base latents are the result: no second decode
+        if t or tile is not None:  # with no iteration in one piece the base result stands
             # NCHW again, so the figures and the symbols do not depend on the loop's layout.
             hard = model.quantize(y.contiguous(), z.contiguous())
             after, x_hat = self.evaluate(x, hard, tile)

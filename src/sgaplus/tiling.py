@@ -19,6 +19,12 @@ from each tile whose pixels it reaches), so the activations of one tile are aliv
 at a time and nothing is computed twice. A distortion that is not a per-pixel sum
 (MS-SSIM: windows across tile borders, a mean of products over scales) does not
 split this way; the refiner tiles only MSE.
+
+What the loop computes on the whole latents, the relaxation of y and its rate, is
+elementwise over the latent grid: :func:`by_rows` runs it over bands of rows
+without keeping its autograd graph (some 25 intermediate copies of y) and runs a
+band again in the backward pass, for that band's gradient (gradient
+checkpointing). Only the inputs, the output and their gradients exist whole.
 """
 
 from __future__ import annotations
@@ -123,3 +129,57 @@ def mse(g_s: Callable[[Tensor], Tensor], y_hat: Tensor, x: Tensor, size: int, ha
     """Per-image MSE of ``g_s(ŷ)`` cropped to x (B, 3, H, W), differentiable in ŷ, with
     one tile's activations alive at a time. ``precision`` wraps g_s (e.g. autocast)."""
     return _TiledMSE.apply(y_hat, x, g_s, size, halo, precision)
+
+
+class _ByRows(torch.autograd.Function):
+    """``fn`` over bands of rows without a graph, each band recomputed with one for its
+    gradient in the backward pass (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, fn: Callable[..., tuple[Tensor, Tensor]], rows: int,  # type: ignore[override]
+                *inputs: Tensor | None) -> tuple[Tensor, Tensor]:
+        first = inputs[0]
+        assert first is not None
+        out, total = torch.empty_like(first), first.new_zeros(first.size(0))
+        for r in range(0, first.size(2), rows):
+            piece, subtotal = fn(*_band(inputs, r, rows))
+            out[:, :, r:r + rows] = piece
+            total += subtotal
+        ctx.fn, ctx.rows = fn, rows
+        ctx.save_for_backward(*inputs)
+        return out, total
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, grad_total: Tensor):  # type: ignore[override]
+        inputs = ctx.saved_tensors
+        needs = ctx.needs_input_grad[2:]
+        grads = [torch.zeros_like(t) if need else None for t, need in zip(inputs, needs)]
+        for r in range(0, inputs[0].size(2), ctx.rows):
+            leaves = [None if t is None else t.detach().requires_grad_(need)
+                      for t, need in zip(_band(inputs, r, ctx.rows), needs)]
+            with torch.enable_grad():
+                piece, subtotal = ctx.fn(*leaves)
+                torch.autograd.backward((piece, subtotal), (grad_out[:, :, r:r + ctx.rows], grad_total))
+            for grad, leaf in zip(grads, leaves):
+                if grad is not None and leaf.grad is not None:
+                    grad[:, :, r:r + ctx.rows] = leaf.grad
+        return None, None, *grads
+
+
+def _band(tensors: tuple[Tensor | None, ...], r: int, rows: int) -> list[Tensor | None]:
+    """Rows r..r+rows (dimension 2, the latent grid's height) of each tensor."""
+    return [None if t is None else t[:, :, r:r + rows] for t in tensors]
+
+
+def by_rows(fn: Callable[..., tuple[Tensor, Tensor]], rows: int,
+            *inputs: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``fn(*inputs)`` in bands of ``rows`` rows of the latent grid, differentiable, with
+    one band's graph alive at a time (forward and backward).
+
+    ``fn`` maps bands of the inputs (B, ..., H, ...; the height at dimension 2, None
+    passed through) to a band shaped like the first input's and a per-image sum (B,),
+    and must be elementwise along the height: a band's result depends on that band
+    alone. Returns the assembled output and the sum over bands, equal to
+    ``fn(*inputs)`` up to float rounding. ``fn`` runs twice per band with a gradient.
+    """
+    return _ByRows.apply(fn, rows, *inputs)

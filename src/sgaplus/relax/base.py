@@ -4,6 +4,12 @@ A relaxation maps a tensor ``v`` (an element of y - mu, or of z) to ``v_hat``,
 a differentiable surrogate of ``round(v)`` whose sharpness is set by the
 temperature ``tau``. The refiner calls ``relax(v, tau, generator)`` once per
 latent tensor and iteration and never branches on the method's name.
+
+A call is two steps: :meth:`~Relaxation.draw` the random numbers (logistic or
+Gumbel noise, indexed like ``v`` along its dimensions), then
+:meth:`~Relaxation.apply` the function, elementwise given the noise. Kept apart so
+that a large tensor can be relaxed in pieces, and a piece recomputed for its
+gradient (:func:`sgaplus.tiling.by_rows`), with the very numbers a whole call draws.
 """
 
 from __future__ import annotations
@@ -55,11 +61,20 @@ class Relaxation(Entry, abc.ABC):
     default_schedule: ClassVar[str] = "sgaplus"
     normalised: ClassVar[bool] = False
 
-    @abc.abstractmethod
     def __call__(
         self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Relaxed rounding of ``v`` at temperature ``tau`` (same shape as ``v``)."""
+        return self.apply(v, tau, self.draw(v, generator))
+
+    def draw(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+        """The random numbers of one call on ``v`` (None: the method draws none); their
+        leading dimensions are ``v``'s, so a slice of ``v`` takes the same slice of them."""
+        return None
+
+    @abc.abstractmethod
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
+        """The relaxation of ``v`` given :meth:`draw`'s numbers: elementwise in ``v``."""
 
     def hard(self, v: torch.Tensor) -> torch.Tensor:
         """What is transmitted: plain rounding."""
@@ -108,13 +123,14 @@ class TwoClass(Relaxation):
         ceil = floor + 1
         return torch.stack([floor, ceil], dim=-1), self.log_prob(self._distances(floor, ceil, v)).exp()
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def draw(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+        return ops.logistic(v.shape, v, generator) if self.stochastic else None
+
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
         # ceil (not floor + 1): for an integer both candidates coincide and v stays put.
         floor, ceil = torch.floor(v), torch.ceil(v)
         log_p = self.log_prob(self._distances(floor, ceil, v))
         z = (log_p[..., 1] - log_p[..., 0]) / (tau * tau)
-        if self.stochastic:
-            z = z + ops.logistic(v.shape, v, generator) / tau
+        if noise is not None:
+            z = z + noise / tau
         return floor + torch.sigmoid(z) * (ceil - floor)

@@ -26,9 +26,7 @@ class STE(Relaxation):
     rank: ClassVar[int] = 10
     default_schedule: ClassVar[str] = "constant"
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
         return (torch.round(v) - v).detach() + v
 
 
@@ -41,7 +39,9 @@ class UniformNoise(Relaxation):
     rank: ClassVar[int] = 20
     default_schedule: ClassVar[str] = "constant"
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return v + ops.uniform(v.shape, v, generator) - 0.5
+    def draw(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return ops.uniform(v.shape, v, generator)
+
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
+        assert noise is not None  # draw's
+        return v + noise - 0.5

@@ -48,12 +48,14 @@ class ThreeClass(Relaxation):
         c, d = self._candidates(v)
         return c, torch.softmax(self.log_prob(d), dim=-1)
 
-    def __call__(
-        self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def draw(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Gumbel noise per candidate: shape ``v.shape + (3,)``."""
+        return ops.gumbel((*v.shape, len(_OFFSETS)), v, generator)
+
+    def apply(self, v: torch.Tensor, tau: float, noise: torch.Tensor | None) -> torch.Tensor:
+        assert noise is not None  # draw's
         c, d = self._candidates(v)
-        g = ops.gumbel(c.shape, v, generator)
-        w = torch.softmax((self.log_prob(d) / tau + g) / tau, dim=-1)
+        w = torch.softmax((self.log_prob(d) / tau + noise) / tau, dim=-1)
         return (w * c).sum(-1)
 
 
