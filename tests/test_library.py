@@ -1,9 +1,10 @@
-"""The Python API (``sgaplus.compress`` / ``sgaplus.decompress``) is the command line's
-pipeline: the same bytes, the same pixels, the same figures."""
+"""The Python API (``sgaplus.compress`` / ``sgaplus.decompress`` and their folder versions)
+is the command line's pipeline: the same bytes, the same pixels, the same figures."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,45 @@ def test_compress_and_decompress_equal_the_cli(tmp_path, capsys, tiny_ckpt, phot
     assert np.array_equal(np.asarray(Image.open(tmp_path / "lib.png")),
                           np.asarray(Image.open(tmp_path / "cli.png")))
     assert np.array_equal(np.asarray(decoded.image), np.asarray(Image.open(tmp_path / "cli.png")))
+
+
+def test_folders_equal_the_cli_and_resume(tmp_path, capsys, tiny_ckpt, photo_png):
+    """``sgaplus.compress_folder`` / ``decompress_folder`` write the CLI's files and rows,
+    collect a bad image as the CLI does, and skip what a run finished."""
+    src = tmp_path / "src"
+    src.mkdir()
+    photo = Image.open(photo_png)
+    photo.save(src / "a.png")
+    photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "b.png")
+    photo.crop((0, 0, 64, 48)).save(src / "c.png")
+    (src / "d.png").write_bytes(b"not an image")
+    argv = ["--model", str(tiny_ckpt), "--iters", "2", "--seed", "2", "--device", "cpu"]
+    assert main(["compress", str(src), "-o", str(tmp_path / "cli"), "--json", *argv]) == 2
+    cli = json.loads(capsys.readouterr().out)
+    settings = dict(model=str(tiny_ckpt), iters=2, seed=2, device="cpu")
+    run = sgaplus.compress_folder(src, tmp_path / "lib", **settings)
+    names = ["a.sgp", "b.sgp", "c.sgp"]
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "lib" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    drop = ("seconds", "output")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in run.rows] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in cli["images"]]
+    assert run.json()["failed"] == cli["failed"]
+    assert [f["file"] for f in cli["failed"]] == [str(src / "d.png")]
+    again = sgaplus.compress_folder(src, tmp_path / "lib", **settings)
+    assert (again.rows, again.skipped) == ([], [src / "a.png", src / "b.png", src / "c.png"])
+
+    assert main(["decompress", str(tmp_path / "cli"), "-o", str(tmp_path / "cli_png"),
+                 "--model", str(tiny_ckpt)]) == 0
+    done = []
+    run = sgaplus.decompress_folder(tmp_path / "lib", tmp_path / "lib_png", model=str(tiny_ckpt),
+                                    progress=done.append)
+    assert [Path(r["output"]).name for r in done] == ["a.png", "b.png", "c.png"] and not run.failed
+    for name in ("a.png", "b.png", "c.png"):
+        assert (tmp_path / "lib_png" / name).read_bytes() == (tmp_path / "cli_png" / name).read_bytes()
+    assert sgaplus.decompress_folder(tmp_path / "lib", tmp_path / "lib_png").skipped == \
+        [tmp_path / "lib" / n for n in names]
 
 
 def test_effort_and_quality_resolve_as_the_cli_does(tmp_path, capsys, tiny_ckpt, photo_png):

@@ -4,7 +4,8 @@ Perugachi-Diaz, Gansekoele, Bhulai, "Robustly overfitting latents for flexible
 neural image compression", NeurIPS 2024, arXiv 2401.17789.
 
 ``sgaplus.compress(image, ...)`` makes a ``.sgp`` file's bytes and figures,
-``sgaplus.decompress(data_or_path)`` the image back (:mod:`sgaplus.files`).
+``sgaplus.decompress(data_or_path)`` the image back (:mod:`sgaplus.files`);
+``sgaplus.compress_folder`` / ``decompress_folder`` a folder of them (:mod:`sgaplus.folders`).
 
 The public names are imported on first use (PEP 562): they pull in torch and
 CompressAI, seconds of start-up that ``sgaplus --help``, ``info`` or an argument
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     "compress": "files", "decompress": "files", "CompressResult": "pipeline", "DecodeResult": "files",
+    "compress_folder": "folders", "decompress_folder": "folders", "FolderRun": "folders",
     "Target": "ratecontrol",
     "HardLatents": "latent_model", "LatentModel": "latent_model",
     "Refiner": "refine", "RefineResult": "refine", "RefineConfig": "refine_config",

@@ -1,5 +1,5 @@
 """``sgaplus compress IMAGE -o FILE.sgp`` (or ``DIR -o OUTDIR``): parse, call
-:func:`sgaplus.files.compress` (a folder: :mod:`sgaplus.pipeline`'s batches), write, print.
+:func:`sgaplus.files.compress` (a folder: :func:`sgaplus.folders.compress_folder`), write, print.
 
 The figures are :class:`sgaplus.pipeline.CompressResult`'s, measured on what ``sgaplus
 decompress`` will produce. How much to refine is ``--effort`` (default 5: 250 iterations of
@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
-from ..util import IMAGE_SUFFIXES, image_files
+from ..util import image_files
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args, check_output,
                      print_json, progress_bar, refine_fields, write_atomic)
 from .errors import CLIError
 from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
 if TYPE_CHECKING:
-    from ..images import LoadedImage
     from ..pipeline import CompressResult
     from ..ratecontrol import Target
     from ..refine_config import RefineConfig
@@ -81,16 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_input(path: Path, max_pixels: int) -> LoadedImage:
-    """Load an image; its warnings (16-bit reduced to 8) become one stderr line each."""
-    from ..images import load_image
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        image = load_image(path, max_pixels)
-    for w in caught:
-        print(f"sgaplus: warning: {w.message}", file=sys.stderr)
-    return image
+def warn(message: str) -> None:
+    """An image's warning (16-bit reduced to 8): one stderr line."""
+    print(f"sgaplus: warning: {message}", file=sys.stderr)
 
 
 def check_flags(args: argparse.Namespace) -> tuple[RefineConfig, Target | None]:
@@ -140,6 +130,7 @@ def row(result: CompressResult, out: Path, file: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..files import compress
+    from ..folders import load
     from ..ratecontrol import TargetNotReached
 
     config, target = check_flags(args)
@@ -149,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--ray distributes the images of a folder; give a folder as input")
     out = single_output(args.input, args.output, ".sgp")
     check_output(out, args.force)
-    image = load_input(args.input, args.max_pixels)
+    image = load(args.input, args.max_pixels, warn)
     quiet = args.json or args.quiet
     log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))
     iters = config.max_iters
@@ -179,102 +170,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outputs(files: list[Path], outdir: Path) -> dict[Path, Path | str]:
-    """Output path per input, or why there is none (two inputs with one stem)."""
-    out: dict[Path, Path | str] = {}
-    seen: dict[Path, Path] = {}
-    for f in files:
-        target = outdir / f"{f.stem}.sgp"
-        out[f] = f"same output name as {seen[target].name}" if target in seen else target
-        seen.setdefault(target, f)
-    return out
-
-
 def _run_folder(args: argparse.Namespace, config: RefineConfig, target: Target | None) -> int:
-    """Every image of a folder, here or (``--ray``) as Ray tasks: the same table, exit
-    status and files. Finished outputs are skipped, so a re-run continues a stopped one."""
-    from ..files import build_refiner, load_models
-    from ..images import ImageError
-    from ..pipeline import batch_size, code_batch, finished
+    """Every image of a folder (:func:`sgaplus.folders.compress_folder`), here or (``--ray``)
+    as Ray tasks: the same table, exit status and files."""
+    from ..folders import compress_folder
 
-    files = image_files(args.input)
-    if not files:
-        raise CLIError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}")
     outdir = output_folder(args.output, args.input)
-    model, plan = load_models(args.model, target, lmbda=config.lmbda, distortion=config.distortion,
-                              train_lmbda=args.train_lmbda)
-    rows: list[dict[str, Any]] = []
-    failed: list[tuple[Path, str]] = []
-    skipped: list[Path] = []
-    errors = (CLIError, ImageError, ValueError, OSError, RuntimeError)
-
-    def fail(paths: list[Path], exc: Exception | str) -> None:
-        text = str(exc).strip()
-        failed.extend((p, text.splitlines()[0] if text else type(exc).__name__) for p in paths)
-        bar.update(len(paths))
-
-    def finish(batch: list[tuple[tuple[Path, Path], LoadedImage]],
-               result: list[CompressResult] | str) -> None:
-        """Write a batch's files (pipeline.code_batch's result), or note why it failed."""
-        paths = [path for (path, _), _ in batch]
-        if isinstance(result, str):
-            return fail(paths, result)
-        try:
-            for ((path, out), _), c in zip(batch, result):
-                write_atomic(out, lambda tmp: tmp.write_bytes(c.data), args.force)
-                rows.append(row(c, out, path))
-        except errors as exc:
-            return fail(paths, exc)
-        bar.update(len(batch))
-
-    def batches(refiner) -> Iterator[list[tuple[tuple[Path, Path], LoadedImage]]]:
-        """The images to code, loaded in order; consecutive same-size ones grouped (batch_size)."""
-        pending: list[tuple[tuple[Path, Path], LoadedImage]] = []
-        for path, out in _outputs(files, outdir).items():
-            try:
-                if isinstance(out, str):
-                    raise CLIError(out)
-                if not args.force and finished(out, model):
-                    skipped.append(path)
-                    bar.update(1)
-                    continue
-                check_output(out, args.force)
-                image = load_input(path, args.max_pixels)
-            except errors as exc:
-                fail([path], exc)
-                continue
-            if pending and (image.size != pending[0][1].size
-                            or len(pending) >= batch_size(refiner, plan, pending[0][1])):
-                yield pending
-                pending = []
-            pending.append(((path, out), image))
-        if pending:
-            yield pending
-
-    with progress_bar(len(files), "images", disable=args.json or args.quiet) as bar:
-        if args.ray is None:
-            refiner = build_refiner(model, config)
-            for batch in batches(refiner):
-                finish(batch, code_batch(refiner, [image for _, image in batch], plan))
-        else:
-            from .. import distributed
-
-            with distributed.runtime(args.ray or None):
-                device = "cuda" if distributed.use_gpus(config.device) else "cpu"
-                refiner = build_refiner(model, replace(config, device=device))
-                distributed.code_batches(batches(refiner), refiner, plan, finish)
-    rows.sort(key=lambda r: r["file"])
-    failed.sort()  # a load failure is noted before the batch of earlier files is done
+    with progress_bar(len(image_files(args.input)), "images", disable=args.json or args.quiet) as bar:
+        run = compress_folder(args.input, outdir, model=args.model, target=target, config=config,
+                              train_lmbda=args.train_lmbda, max_pixels=args.max_pixels, force=args.force,
+                              ray=args.ray, check=lambda out: check_output(out, args.force),
+                              write=lambda out, w: write_atomic(out, w, args.force), warn=warn,
+                              progress=bar.update)
     if args.json:
-        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
-                    "skipped": [str(p) for p in skipped]})
+        print_json(run.json())
     elif not args.quiet:
-        if rows:
-            _print_table(rows)
-        if skipped:
-            print(skipped_note(len(skipped), outdir))
-    print_failures(failed)
-    return 2 if failed else 0
+        if run.rows:
+            _print_table(run.rows)
+        if run.skipped:
+            print(skipped_note(len(run.skipped), outdir))
+    print_failures(run.failed)
+    return 2 if run.failed else 0
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

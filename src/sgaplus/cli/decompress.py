@@ -20,12 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from .common import add_max_pixels_arg, add_quiet_arg, check_output, print_json, write_atomic
 from .errors import CLIError
-from .paths import (finished, is_stdio, output_folder, print_failures, read_input, single_output,
-                    skipped_note)
+from .paths import is_stdio, output_folder, print_failures, read_input, single_output, skipped_note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,13 +85,6 @@ def decompress_file(src: Path, out: Path, args: argparse.Namespace, models: dict
             "seconds": time.perf_counter() - start, "output": str(out)}
 
 
-def finished_image(path: Path) -> bool:
-    """An image an earlier run finished: Pillow reads it whole."""
-    with Image.open(path) as im:
-        im.load()
-    return True
-
-
 def _line(row: dict[str, Any]) -> str:
     return (f"{row['file']} -> {row['output']}: {row['width']}x{row['height']} {row['mode']}, "
             f"{row['seconds']:.1f} s")
@@ -116,33 +106,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_folder(args: argparse.Namespace) -> int:
-    """Every ``*.sgp`` of the folder; a failure is reported and the rest go on, and outputs
-    finished by an earlier run are skipped (:func:`paths.finished`)."""
-    files = sorted(p for p in args.input.iterdir()
-                   if p.is_file() and p.suffix.lower() == ".sgp" and not p.name.startswith("."))
-    if not files:
-        raise CLIError(f"no .sgp files in {args.input}")
+    """Every ``*.sgp`` of the folder (:func:`sgaplus.folders.decompress_folder`): a failure
+    is reported and the rest go on, and outputs finished by an earlier run are skipped."""
+    from ..folders import decompress_folder
+
+    def check(out: Path) -> None:
+        check_output(out, args.force)
+        image_format(out, args.quality)
+
     outdir = output_folder(args.output, args.input)
-    rows, failed, skipped, models = [], [], [], {}
-    for src in files:
-        out = outdir / f"{src.stem}.png"
-        if not args.force and finished(out, finished_image):
-            skipped.append(src)
-            continue
-        try:
-            check_output(out, args.force)
-            row = decompress_file(src, out, args, models)
-        except (CLIError, ValueError, OSError, RuntimeError) as exc:
-            text = str(exc).strip()
-            failed.append((src, text.splitlines()[0] if text else type(exc).__name__))
-            continue
-        rows.append(row)
-        if not (args.json or args.quiet):
-            print(_line(row))
+    quiet = args.json or args.quiet
+    run = decompress_folder(args.input, outdir, model=args.model, max_pixels=args.max_pixels,
+                            force=args.force, check=check,
+                            write=lambda out, w: write_atomic(out, w, args.force),
+                            progress=None if quiet else lambda row: print(_line(row)))
     if args.json:
-        print_json({"images": rows, "failed": [{"file": str(p), "error": e} for p, e in failed],
-                    "skipped": [str(p) for p in skipped]})
-    elif not args.quiet and skipped:
-        print(skipped_note(len(skipped), outdir))
-    print_failures(failed)
-    return 2 if failed else 0
+        print_json(run.json())
+    elif not args.quiet and run.skipped:
+        print(skipped_note(len(run.skipped), outdir))
+    print_failures(run.failed)
+    return 2 if run.failed else 0

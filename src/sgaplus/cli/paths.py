@@ -1,5 +1,4 @@
-"""Where a command reads and writes: ``-`` for standard input/output, folders, default names,
-and which outputs of an earlier folder run are finished.
+"""Where a command reads and writes: ``-`` for standard input/output, folders and default names.
 
 The conventions are those of gzip, cwebp and the like: ``-o -`` is standard output and ``-``
 as the input standard input; an ``-o`` that ends in ``/`` or names an existing folder is a
@@ -73,29 +72,13 @@ def write_stdout(write: Callable[[Path], None], suffix: str) -> None:
         sys.stdout.buffer.flush()
 
 
-def finished(path: Path, valid: Callable[[Path], bool]) -> bool:
-    """Whether a folder run may skip ``path``: it exists and ``valid`` accepts it.
-
-    Outputs are moved into place whole (``common.write_atomic``), so a file that is there
-    was written completely by an earlier run, unless it is someone else's: ``valid``
-    checks it is an output of this kind (a ``.sgp`` whose header parses, an image).
-    """
-    if not path.is_file():
-        return False
-    try:
-        return valid(path)
-    except Exception:  # anything unreadable is not a finished output
-        return False
-
-
 def output_folder(output: str | None, input: Path) -> Path:
-    """The folder a folder run writes into (created, with its parents, if missing)."""
+    """The folder a folder run writes into (the run creates it, with its parents, if missing)."""
     if output is None or is_stdio(output):
         raise CLIError(f"{input} is a folder; give an output folder with -o OUTDIR")
     folder = Path(output)
     if folder.exists() and not folder.is_dir():
         raise CLIError(f"{folder} is a file; a folder input needs an output folder")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
