@@ -73,11 +73,54 @@ class TestBD:
         assert math.isnan(bd_rate(self.anchor, far)) and math.isnan(bd_psnr(self.anchor, far))
 
 
-def test_claims_within_noise_are_undecided():
-    from sgaplus.experiments.context import NOISE_PP, verdict
+class TestVerdict:
+    """The one rule of every claim, on constructed differences (seeds x images)."""
 
-    assert verdict(NOISE_PP / 2) is None and verdict(-NOISE_PP / 2) is None
-    assert verdict(2 * NOISE_PP) is True and verdict(-2 * NOISE_PP) is False
+    def test_clear_win_holds(self):
+        from sgaplus.experiments.verdict import HOLDS, Estimate
+
+        est = Estimate.of([[1.0, 1.2], [0.9, 1.1], [1.05, 0.95]])
+        assert est.outcome == HOLDS and est.holds is True
+        assert est.n == 6 and est.seeds == 3 and est.mean == pytest.approx(1.033333, abs=1e-5)
+
+    def test_clear_loss_does_not_hold(self):
+        from sgaplus.experiments.verdict import FAILS, Estimate
+
+        assert Estimate.of([[-2.0, -1.5], [-1.8, -2.2], [-1.9, -1.6]]).outcome == FAILS
+
+    def test_difference_inside_two_standard_errors_is_noise(self):
+        from sgaplus.experiments.verdict import NOISE, Estimate
+
+        # mean 0.5, sd 1.5 over 6 samples: SE 0.61, so 0.5 < 2 SE
+        samples = [[2.0, -1.0], [2.0, -1.0], [2.0, -1.0]]
+        est = Estimate.of(samples)
+        assert est.se == pytest.approx(1.643168 / 6**0.5, abs=1e-5)
+        assert est.outcome == NOISE and est.holds is None
+        # The same mean with a tenth of the scatter is a finding.
+        assert Estimate.of([[0.65, 0.35]] * 3).outcome != NOISE
+
+    def test_fewer_than_three_seeds_give_no_verdict(self):
+        from sgaplus.experiments.verdict import NO_VERDICT, Estimate
+
+        assert Estimate.of([[5.0, 5.1], [4.9, 5.2]]).outcome == NO_VERDICT
+        # a seed whose samples are all missing (NaN) does not count
+        assert Estimate.of([[5.0, 5.1], [4.9, 5.2], [math.nan, math.nan]]).outcome == NO_VERDICT
+
+    def test_claims_carry_the_estimate(self):
+        from sgaplus.experiments.context import Claim
+
+        c = Claim.decide("x beats y", [[1.0, 1.2], [0.9, 1.1], [1.05, 0.95]], "evidence")
+        assert c.holds is True and c.outcome == "holds" and c.estimate["n"] == 6
+        assert "n = 6 over 3 seeds" in c.evidence and "margin" in c.evidence
+
+
+def test_means_over_seeds_carry_their_spread():
+    from sgaplus.experiments.context import Mean
+    from sgaplus.experiments.plotting import fmt
+
+    m = Mean([[1.0, 3.0], [2.0, 4.0], [3.0, 5.0]])  # per-seed means 2, 3, 4
+    assert m == 3.0 and m.spread == pytest.approx(1.0)
+    assert fmt(m, 2) == "3.00 ± 1.00" and fmt(Mean([[1.0, 3.0]]), 2) == "2.00"
 
 
 def test_protocols_share_code_and_differ_in_parameters():

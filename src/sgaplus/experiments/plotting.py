@@ -16,11 +16,13 @@ METHOD_LABELS = {
     "noise": "uniform noise",
     "danneal": "det. annealing (danneal sched.)",
     "atanh": "atanh / SGA (Yang sched.)",
+    "atanh-danneal": "atanh (official min(exp(−4e-3 t), 0.2) sched.)",
     "linear": "linear (SGA+)",
     "cosine": "cosine (SGA+)",
     "ssl": "SSL a=2.3 (SGA+)",
     "linear3": "3-class linear",
     "cosine3": "3-class cosine",
+    "cosine3-n2": "3-class cosine n=2",
     "ssl3": "3-class SSL",
 }
 
@@ -52,9 +54,11 @@ def legend(ax, **kwargs) -> None:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
+    """A number; a mean over seeds (:class:`~.context.Mean`) with its spread: ``1.7088 ± 0.0021``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    spread = getattr(value, "spread", math.nan)
+    return f"{value:.{digits}f}" + ("" if math.isnan(spread) else f" ± {spread:.{digits}f}")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[float | str | None]],

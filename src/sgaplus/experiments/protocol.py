@@ -32,7 +32,10 @@ class Protocol:
 
     Attributes:
         images: the evaluation images (Kodak names or crops of them).
-        iters, lr, seed, precision, log_every: the refinement (spec §3 defaults in ``full``).
+        iters, lr, precision, log_every: the refinement (spec §3 defaults in ``full``).
+        seeds: every refinement runs once per seed (its relaxation noise); tables show the
+            mean over seeds with its spread, and a claim needs at least 3 seeds for a
+            verdict (:mod:`.verdict`).
         batch: most same-size images refined in one Refiner call.
         checkpoints: iterations at which tables and BD metrics are read from the history.
         family_lambdas: λ of the model family (one model each), low to high rate.
@@ -52,7 +55,7 @@ class Protocol:
     iters: int
     checkpoints: tuple[int, ...]
     lr: float = 0.005
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     precision: str = "fp32"
     log_every: int = 10
     batch: int = 8
@@ -65,8 +68,8 @@ class Protocol:
     ssl_a_grid: tuple[float, ...] = (1.0, 1.5, 2.3, 3.0, 4.0)
     lr_grid: tuple[float, ...] = (0.02, 0.01, 0.005)
     lr_methods: tuple[str, ...] = ("atanh", "ssl")
-    curve_methods: tuple[str, ...] = ("ste", "noise", "danneal", "atanh", "linear", "cosine",
-                                      "ssl", "linear3", "cosine3", "ssl3")
+    curve_methods: tuple[str, ...] = ("ste", "noise", "danneal", "atanh", "atanh-danneal", "linear",
+                                      "cosine", "ssl", "linear3", "cosine3", "cosine3-n2", "ssl3")
     recon_images: tuple[str, ...] | None = None
     qualitative_image: str = "kodim23"
     notes: str = ""

@@ -44,7 +44,7 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
                    distributed: bool = False) -> None:
     """Refine the units ``name`` needs that are not stored; ``distributed``: as Ray tasks
     on the runtime this process is connected to (:mod:`sgaplus.distributed`)."""
-    jobs = EXPERIMENTS.get(name).plan(ctx)
+    jobs = ctx.seeded(EXPERIMENTS.get(name).plan(ctx))
     todo = [j for j in jobs if ctx.store.missing(j, ctx.images)]
     log(f"{name}: {len(jobs)} settings, {len(jobs) - len(todo)} already stored, {len(todo)} to run")
     if distributed:
@@ -73,7 +73,7 @@ def refinement_seconds(ctx: Context, name: str) -> float:
     """Refinement time of the units an experiment uses (a batch counted once; a unit
     shared with another experiment counts in both)."""
     batches: dict[tuple[str, str], float] = {}
-    for job in EXPERIMENTS.get(name).plan(ctx):
+    for job in ctx.seeded(EXPERIMENTS.get(name).plan(ctx)):
         for im in ctx.images:
             unit = ctx.store.load(job.model, job.setting, im.id)
             if unit is not None:
@@ -86,7 +86,7 @@ def signature(ctx: Context, name: str) -> str:
     images they are for); an unchanged signature means the stored section is current."""
     h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}|{codec_available()}".encode())
     h.update(_CODE_HASH.encode())
-    for job in EXPERIMENTS.get(name).plan(ctx):
+    for job in ctx.seeded(EXPERIMENTS.get(name).plan(ctx)):
         for im in ctx.images:
             path = ctx.store.path(job.model, job.setting, im.id)
             h.update(f"{path}:{path.stat().st_mtime_ns if path.is_file() else 0}".encode())
