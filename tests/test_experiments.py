@@ -194,7 +194,7 @@ def test_ms_ssim_is_shown_where_units_record_it(env, ran):
             path.write_text(text)
 
 
-def test_resume_skips_finished_units(env, ran, monkeypatch):
+def test_resume_skips_finished_units(env, ran, monkeypatch, capsys):
     from sgaplus.experiments.runner import run
     from sgaplus.refine import Refiner
 
@@ -207,6 +207,7 @@ def test_resume_skips_finished_units(env, ran, monkeypatch):
     monkeypatch.setattr(Refiner, "refine", fail)
     run(["curves", "rd"], ctx, head, ORDER)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert "plan: 0 units to refine" in capsys.readouterr().out
 
 
 def test_partial_results_still_give_a_report(env, ran):
@@ -231,6 +232,56 @@ def test_cli_runs_an_experiment(tiny_family, tiny_images_dir, tmp_path, monkeypa
     assert rc == 0
     assert (tmp_path / "r" / "report.md").is_file()
     assert (tmp_path / "r" / "figures" / "probabilities.png").is_file()
+
+
+def _plan_line(out: str) -> tuple[int, float, float]:
+    m = re.search(r"plan: (\d+) units to refine \(\d+ already stored\), ([\d.e+]+) "
+                  r"pixel-iterations, estimated (\d+) min", out)
+    assert m, out
+    return int(m[1]), float(m[2]), float(m[3])
+
+
+def test_plan_prints_units_and_time_and_refines_nothing(tiny_family, tiny_images_dir, tmp_path,
+                                                        monkeypatch, capsys):
+    from sgaplus.cli.main import main
+    from sgaplus.refine import Refiner
+
+    def fail(*args, **kwargs):
+        raise AssertionError("--plan refined something")
+
+    monkeypatch.setattr(Refiner, "refine", fail)
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    rc = main(["experiment", "three-class", "--protocol", "tiny", "--plan", "--out", str(tmp_path / "r"),
+               "--data", str(tiny_images_dir), "--models", *tiny_family, "--device", "cpu"])
+    assert rc == 0 and not (tmp_path / "r" / "units").exists()
+    units, work, minutes = _plan_line(capsys.readouterr().out)
+    # 7 settings (two-class cosine serves two rows) x 3 seeds x 2 images of 64x64, 4 iterations
+    assert units == 7 * 3 * 2 and work == pytest.approx(units * 64 * 64 * 4, rel=1e-3) and minutes >= 0
+
+
+def test_medium_protocol_prints_its_plan_before_running(tiny_family, tmp_path, monkeypatch, capsys):
+    """The medium protocol's plan on stand-in images of Kodak's size: its unit count (here for a
+    family of 3 models) and estimated time come out before anything is refined."""
+    import numpy as np
+    from PIL import Image
+
+    from sgaplus.cli.main import main
+    from sgaplus.refine import Refiner
+
+    medium = PROTOCOLS["medium"]
+    assert len(medium.seeds) >= 3 and 1000 <= medium.iters <= 2000
+    rng = np.random.default_rng(0)
+    for crop in medium.images:
+        Image.fromarray(rng.integers(0, 256, (512, 768, 3), dtype=np.uint8)).save(tmp_path / f"{crop.name}.png")
+    monkeypatch.setattr(Refiner, "refine", lambda *a, **k: pytest.fail("--plan refined something"))
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    assert main(["experiment", "all", "--protocol", "medium", "--plan", "--out", str(tmp_path / "r"),
+                 "--data", str(tmp_path), "--models", *tiny_family, "--device", "cpu",
+                 "--threads", "2"]) == 0
+    units, work, minutes = _plan_line(capsys.readouterr().out)
+    assert units % len(medium.images) == 0 and units > 0
+    assert minutes == pytest.approx(work * 1.17e-6 / 60, abs=1)
 
 
 def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkeypatch):

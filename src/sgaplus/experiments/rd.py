@@ -15,7 +15,6 @@ from .context import Claim, Context, Experiment, Section, register
 from .plotting import legend, fmt, label, plt, save, table
 from .units import Job
 
-METHODS = ("ste", "noise", "atanh", "atanh-danneal", "ssl")
 PAIRS = (("ssl", "atanh"), ("ssl", "atanh-danneal"), ("ssl", "base"), ("atanh", "base"),
          ("atanh-danneal", "base"), ("noise", "base"), ("ste", "base"))
 #: The curves drawn from the first checkpoint too (how far they are after fewer iterations).
@@ -23,13 +22,13 @@ EARLY = ("atanh", "ssl")
 
 
 def plan(ctx: Context) -> list[Job]:
-    return [Job(m, s) for m in ctx.family for s in (ctx.base(), *map(ctx.setting, METHODS))]
+    return [Job(m, s) for m in ctx.family for s in (ctx.base(), *map(ctx.setting, ctx.protocol.rd_methods))]
 
 
 def curves(ctx: Context, at: int | None, bits: str) -> dict[str, Curve | None]:
     """base / atanh / ssl family curves after ``at`` iterations (base: unrefined)."""
     out = {"base": ctx.family_curve(ctx.base(), None, bits)}
-    for m in METHODS:
+    for m in ctx.protocol.rd_methods:
         out[m] = ctx.family_curve(ctx.setting(m), at, bits)
     return out
 
@@ -53,6 +52,8 @@ def setting(ctx: Context, name: str):
 def bd_rows(found: dict[str, Curve | None]) -> list[tuple[str, float, float]]:
     rows = []
     for test, anchor in PAIRS:
+        if anchor not in found or test not in found:
+            continue
         a, t = found[anchor], found[test]
         ok = a is not None and t is not None
         rows.append((f"{test} vs {anchor}", bd_rate(a, t) if ok else math.nan,
@@ -70,7 +71,7 @@ def analyse(ctx: Context) -> Section:
             bpp, psnr = c.sorted()
             ax.plot(bpp, psnr, "o-", label=label(name) if name != "base" else "base (unrefined)")
     if len(p.checkpoints) > 1:
-        for m in EARLY:
+        for m in (m for m in EARLY if m in p.rd_methods):
             c = curves(ctx, p.checkpoints[0], "estimated")[m]
             if c is not None:
                 bpp, psnr = c.sorted()
@@ -96,13 +97,13 @@ def analyse(ctx: Context) -> Section:
     point_rows, with_ms_ssim = [], False
     for m in ctx.family:
         row = [m.label]
-        for s in (ctx.base(), *map(ctx.setting, METHODS)):
+        for s in (ctx.base(), *map(ctx.setting, p.rd_methods)):
             pt, ms = ctx.point(m, s), ctx.ms_ssim(m, s)
             with_ms_ssim |= ms is not None
             row.append("–" if pt is None else f"{pt[0]:.3f} / {pt[1]:.2f}" + ("" if ms is None else f" / {ms:.4f}"))
         point_rows.append(row)
     quality = "PSNR / MS-SSIM" if with_ms_ssim else "PSNR"
-    points = table(["model", f"base bpp / {quality}", *map(label, METHODS)], point_rows)
+    points = table(["model", f"base bpp / {quality}", *map(label, p.rd_methods)], point_rows)
     bits_note = ("Actual bits = the size of the .sgp file (header included) that `sgaplus.codec` "
                  "writes, final latents only." if codec_available() else
                  "Estimated bits only: the codec module was not available in this run.")
@@ -115,6 +116,8 @@ def analyse(ctx: Context) -> Section:
                                ("ssl", "atanh-danneal", "SGA+ (SSL) beats atanh (the official code's "
                                 "min(exp(−4e-3 t), 0.2) schedule) in R-D"),
                                ("ssl", "base", "Refinement improves on the base model")):
+        if test not in p.rd_methods or anchor not in ("base", *p.rd_methods):
+            continue
         a = ctx.family_samples(setting(ctx, anchor), None if anchor == "base" else p.iters)
         t = ctx.family_samples(setting(ctx, test), p.iters)
         if a is None or t is None:

@@ -17,6 +17,7 @@ from .models import nearest, resolve_family, training_stages
 from .protocol import Protocol
 from .provenance import header as make_header
 from .bits import codec_available
+from .cost import plan_cost
 from .report import read_result, render, section_from, write_result
 from .units import Store
 from . import register_all
@@ -126,6 +127,7 @@ def run(names: list[str], ctx: Context, head: dict, order: tuple[str, ...],
     only rewrites the report; ``distributed`` refines as Ray tasks."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     if refine:
+        _log(plan_cost(ctx, names).describe())
         start = last = time.time()
         entry = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "experiments": names,
                  "command": "sgaplus " + " ".join(sys.argv[1:]) if sys.argv[1:] else "sgaplus experiment"}
