@@ -174,6 +174,14 @@ class Context:
             rows.append([r[key] for r in found])  # type: ignore[index]
         return np.asarray(rows, dtype=float)
 
+    def seconds_per_image(self, model: ModelRef, setting: Setting) -> "Mean | None":
+        """Refinement time per image (its batch's time over the batch size), per seed and
+        image, as a mean with its spread over seeds; None while a unit is missing."""
+        rows = [self.units(model, s) for s in self.replicas(setting)]
+        if any(r is None for r in rows):
+            return None
+        return Mean(np.asarray([[u["batch_seconds"] / u["batch_size"] for u in r] for r in rows]))
+
     def point(self, model: ModelRef, setting: Setting, at: int | None = None,
               bits: str = "estimated") -> tuple[float, float] | None:
         """Mean (bpp, PSNR) over seeds and images after ``at`` iterations (None = the end).
