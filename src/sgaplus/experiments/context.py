@@ -54,7 +54,7 @@ class Claim:
         """The claim decided on ``samples`` (seeds, images) of how much the claimed side is
         better by; the evidence gets the estimate appended."""
         est = Estimate.of(samples)
-        return cls(text, est.outcome, f"{evidence}; difference {est.describe(unit)}", figure,
+        return cls(text, est.outcome, f"{evidence}: {est.describe(unit)}", figure,
                    est.as_dict())
 
     @property

@@ -74,7 +74,7 @@ def analyse(ctx: Context) -> Section:
             claims.append(Claim.decide(
                 f"Semi-multi-rate moves along the R-D curve ({label(method)}, {m.label})", rise,
                 f"BD-rate of the traced curve vs the SSL-refined family {fmt(gap, 2)} %; smallest "
-                "rise of bpp or PSNR from one refinement λ to the next", "figures/semi_multi_rate.png"))
+                "relative rise of bpp or PSNR from one refinement λ to the next", "figures/semi_multi_rate.png"))
     ax.set_xlabel("bpp (estimated)")
     ax.set_ylabel("PSNR dB")
     legend(ax)
