@@ -21,7 +21,7 @@ from .models import ModelRef
 from .protocol import Protocol
 from .bd import Curve
 from .units import Job, Setting, Store
-from .verdict import FAILS, HOLDS, Estimate
+from .verdict import FAILS, HOLDS, NO_VERDICT, Estimate
 
 #: Named variants of a method that experiments show as rows of their own: atanh under the
 #: official code's other schedule (spec §5), and three-class cosine with an even power n,
@@ -52,7 +52,10 @@ class Claim:
     def decide(cls, text: str, samples: Any, evidence: str, figure: str | None = None,
                unit: str = " %") -> "Claim":
         """The claim decided on ``samples`` (seeds, images) of how much the claimed side is
-        better by; the evidence gets the estimate appended."""
+        better by; the evidence gets the estimate appended. ``samples=None``: some unit is
+        not stored yet (a partial run), so no verdict."""
+        if samples is None:
+            return cls(text, NO_VERDICT, f"{evidence}: not measured yet (units missing)", figure)
         est = Estimate.of(samples)
         return cls(text, est.outcome, f"{evidence}: {est.describe(unit)}", figure,
                    est.as_dict())

@@ -132,10 +132,8 @@ def analyse(ctx: Context) -> Section:
             continue
         a = ctx.family_samples(setting(ctx, anchor), None if anchor == "base" else p.iters)
         t = ctx.family_samples(setting(ctx, test), p.iters)
-        if a is None or t is None:
-            continue
         mean_bd = data.get(f"estimated@{p.iters}:{test} vs {anchor}", {}).get("bd_rate_pct", math.nan)
-        claims.append(Claim.decide(text, -bd_samples(a, t),
+        claims.append(Claim.decide(text, None if a is None or t is None else -bd_samples(a, t),
                                    f"BD-rate {test} vs {anchor} after {p.iters} iterations "
                                    f"{fmt(mean_bd, 2)} % of the mean curves; −BD-rate per seed "
                                    "and image", "figures/rd.png"))

@@ -65,11 +65,9 @@ def analyse(ctx: Context) -> Section:
                 for lam, (bpp, psnr) in pts:
                     ax.annotate(f"λ={lam:g}", (bpp, psnr), fontsize=7, xytext=(3, -8),
                                 textcoords="offset points")
-            rise = smallest_rise(ctx, m, method) if len(pts) > 1 else None
-            if rise is None:
-                continue
+            rise = smallest_rise(ctx, m, method)
             traced = Curve(tuple(p[0] for _, p in pts), tuple(p[1] for _, p in pts))
-            gap = bd_rate(ssl_family, traced) if ssl_family else math.nan
+            gap = bd_rate(ssl_family, traced) if ssl_family and len(pts) > 1 else math.nan
             data[f"{m.key}:{method}:bd_rate_vs_ssl_family"] = gap
             claims.append(Claim.decide(
                 f"Semi-multi-rate moves along the R-D curve ({label(method)}, {m.label})", rise,

@@ -34,12 +34,13 @@ def analyse(ctx: Context) -> Section:
     for row, two, three in FAMILIES:
         a = ctx.values(ctx.main, ctx.setting(two), early)
         b = ctx.values(ctx.main, ctx.setting(three), early)
-        if a is None or b is None:
-            continue
+        missing = a is None or b is None
         sec.claims.append(Claim.decide(
-            f"Three-class converges faster early ({row}, after {early} iterations)", (a - b) / a * 100,
-            f"true loss after {early} iterations: 2-class {float(a.mean()):.4f}, 3-class "
-            f"{float(b.mean()):.4f}; (2-class − 3-class) / 2-class", "figures/three_class.png"))
+            f"Three-class converges faster early ({row}, after {early} iterations)",
+            None if missing else (a - b) / a * 100,
+            "true loss after {} iterations{}; (2-class − 3-class) / 2-class".format(
+                early, "" if missing else f": 2-class {float(a.mean()):.4f}, 3-class {float(b.mean()):.4f}"),
+            "figures/three_class.png"))
     return sec
 
 
