@@ -4,6 +4,7 @@ arithmetic against hand-computed cases, and resumption."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -68,11 +69,54 @@ def test_order_is_every_registered_experiment_once():
         assert importlib.import_module(f"sgaplus.experiments.{m}").EXPERIMENT.name == m.replace("_", "-")
 
 
-def test_claims_within_noise_are_undecided():
-    from sgaplus.experiments.harness.context import NOISE_PP, verdict
+class TestVerdict:
+    """The one rule of every claim, on constructed differences (seeds x images)."""
 
-    assert verdict(NOISE_PP / 2) is None and verdict(-NOISE_PP / 2) is None
-    assert verdict(2 * NOISE_PP) is True and verdict(-2 * NOISE_PP) is False
+    def test_clear_win_holds(self):
+        from sgaplus.experiments.harness.verdict import HOLDS, Estimate
+
+        est = Estimate.of([[1.0, 1.2], [0.9, 1.1], [1.05, 0.95]])
+        assert est.outcome == HOLDS and est.holds is True
+        assert est.n == 6 and est.seeds == 3 and est.mean == pytest.approx(1.033333, abs=1e-5)
+
+    def test_clear_loss_does_not_hold(self):
+        from sgaplus.experiments.harness.verdict import FAILS, Estimate
+
+        assert Estimate.of([[-2.0, -1.5], [-1.8, -2.2], [-1.9, -1.6]]).outcome == FAILS
+
+    def test_difference_inside_two_standard_errors_is_noise(self):
+        from sgaplus.experiments.harness.verdict import NOISE, Estimate
+
+        # mean 0.5, sd 1.5 over 6 samples: SE 0.61, so 0.5 < 2 SE
+        samples = [[2.0, -1.0], [2.0, -1.0], [2.0, -1.0]]
+        est = Estimate.of(samples)
+        assert est.se == pytest.approx(1.643168 / 6**0.5, abs=1e-5)
+        assert est.outcome == NOISE and est.holds is None
+        # The same mean with a tenth of the scatter is a finding.
+        assert Estimate.of([[0.65, 0.35]] * 3).outcome != NOISE
+
+    def test_fewer_than_three_seeds_give_no_verdict(self):
+        from sgaplus.experiments.harness.verdict import NO_VERDICT, Estimate
+
+        assert Estimate.of([[5.0, 5.1], [4.9, 5.2]]).outcome == NO_VERDICT
+        # a seed whose samples are all missing (NaN) does not count
+        assert Estimate.of([[5.0, 5.1], [4.9, 5.2], [math.nan, math.nan]]).outcome == NO_VERDICT
+
+    def test_claims_carry_the_estimate(self):
+        from sgaplus.experiments.harness.context import Claim
+
+        c = Claim.decide("x beats y", [[1.0, 1.2], [0.9, 1.1], [1.05, 0.95]], "evidence")
+        assert c.holds is True and c.outcome == "holds" and c.estimate["n"] == 6
+        assert "n = 6 over 3 seeds" in c.evidence and "margin" in c.evidence
+
+
+def test_means_over_seeds_carry_their_spread():
+    from sgaplus.experiments.harness.context import Mean
+    from sgaplus.experiments.harness.plotting import fmt
+
+    m = Mean([[1.0, 3.0], [2.0, 4.0], [3.0, 5.0]])  # per-seed means 2, 3, 4
+    assert m == 3.0 and m.spread == pytest.approx(1.0)
+    assert fmt(m, 2) == "3.00 ± 1.00" and fmt(Mean([[1.0, 3.0]]), 2) == "2.00"
 
 
 def test_protocols_share_code_and_differ_in_parameters():
@@ -164,7 +208,7 @@ def test_ms_ssim_is_shown_where_units_record_it(env, ran):
             path.write_text(text)
 
 
-def test_resume_skips_finished_units(env, ran, monkeypatch):
+def test_resume_skips_finished_units(env, ran, monkeypatch, capsys):
     from sgaplus.experiments.harness.runner import run
     from sgaplus.refine import Refiner
 
@@ -177,6 +221,7 @@ def test_resume_skips_finished_units(env, ran, monkeypatch):
     monkeypatch.setattr(Refiner, "refine", fail)
     run(["curves", "rd"], ctx, head, ORDER)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert "plan: 0 units to refine" in capsys.readouterr().out
 
 
 def test_partial_results_still_give_a_report(env, ran):
@@ -186,7 +231,11 @@ def test_partial_results_still_give_a_report(env, ran):
     ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).unlink()
     sections = run(["rd"], ctx, head, ORDER, refine=False)
     assert not sections["rd"].complete and not sections["curves"].complete
-    assert "partial" in (ctx.out / "report.md").read_text()
+    report = (ctx.out / "report.md").read_text()
+    assert "partial" in report
+    # a claim whose units are missing is listed without a verdict, not dropped
+    assert "SGA+ (SSL) beats atanh (SGA, Yang et al.'s schedule) in R-D: no verdict.** " \
+        "BD-rate ssl vs atanh" in report and "not measured yet (units missing)" in report
     run(["rd"], ctx, head, ORDER)  # resuming refines exactly the missing unit
     assert ctx.store.path(ctx.main, ctx.setting("ssl"), ctx.images[0].id).is_file()
 
@@ -201,6 +250,56 @@ def test_cli_runs_an_experiment(tiny_family, tiny_images_dir, tmp_path, monkeypa
     assert rc == 0
     assert (tmp_path / "r" / "report.md").is_file()
     assert (tmp_path / "r" / "figures" / "probabilities.png").is_file()
+
+
+def _plan_line(out: str) -> tuple[int, float, float]:
+    m = re.search(r"plan: (\d+) units to refine \(\d+ already stored\), ([\d.e+]+) "
+                  r"pixel-iterations, estimated (\d+) min", out)
+    assert m, out
+    return int(m[1]), float(m[2]), float(m[3])
+
+
+def test_plan_prints_units_and_time_and_refines_nothing(tiny_family, tiny_images_dir, tmp_path,
+                                                        monkeypatch, capsys):
+    from sgaplus.cli.main import main
+    from sgaplus.refine import Refiner
+
+    def fail(*args, **kwargs):
+        raise AssertionError("--plan refined something")
+
+    monkeypatch.setattr(Refiner, "refine", fail)
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    rc = main(["experiment", "three-class", "--protocol", "tiny", "--plan", "--out", str(tmp_path / "r"),
+               "--data", str(tiny_images_dir), "--models", *tiny_family, "--device", "cpu"])
+    assert rc == 0 and not (tmp_path / "r" / "units").exists()
+    units, work, minutes = _plan_line(capsys.readouterr().out)
+    # 7 settings (two-class cosine serves two rows) x 3 seeds x 2 images of 64x64, 4 iterations
+    assert units == 7 * 3 * 2 and work == pytest.approx(units * 64 * 64 * 4, rel=1e-3) and minutes >= 0
+
+
+def test_medium_protocol_prints_its_plan_before_running(tiny_family, tmp_path, monkeypatch, capsys):
+    """The medium protocol's plan on stand-in images of Kodak's size: its unit count (here for a
+    family of 3 models) and estimated time come out before anything is refined."""
+    import numpy as np
+    from PIL import Image
+
+    from sgaplus.cli.main import main
+    from sgaplus.refine import Refiner
+
+    medium = PROTOCOLS["medium"]
+    assert len(medium.seeds) >= 3 and 1000 <= medium.iters <= 2000
+    rng = np.random.default_rng(0)
+    for crop in medium.images:
+        Image.fromarray(rng.integers(0, 256, (512, 768, 3), dtype=np.uint8)).save(tmp_path / f"{crop.name}.png")
+    monkeypatch.setattr(Refiner, "refine", lambda *a, **k: pytest.fail("--plan refined something"))
+    monkeypatch.setenv("SGAPLUS_WARM_STARTS", str(tmp_path / "none"))
+    assert main(["experiment", "all", "--protocol", "medium", "--plan", "--out", str(tmp_path / "r"),
+                 "--data", str(tmp_path), "--models", *tiny_family, "--device", "cpu",
+                 "--threads", "2"]) == 0
+    units, work, minutes = _plan_line(capsys.readouterr().out)
+    assert units % len(medium.images) == 0 and units > 0
+    assert minutes == pytest.approx(work * 1.17e-6 / 60, abs=1)
 
 
 def test_family_falls_back_to_labelled_warm_starts(tiny_family, tmp_path, monkeypatch):

@@ -38,6 +38,25 @@ def test_history_rows_and_gap(model, photo):
     assert result.iters == 20 and result.seconds > 0
 
 
+def test_ste_gap_is_zero_at_every_logged_iteration(model, photo):
+    """The gap compares the method and the true loss at the same latents: STE's forward
+    pass is hard rounding, so its gap is exactly 0 (the paper's Fig. 2b)."""
+    result = Refiner(model, method="ste", iters=12, log_every=3, device="cpu").refine(photo)
+    assert [r["iter"] for r in result.history] == [3, 6, 9, 12]
+    assert all(r["gap"] == 0.0 and r["loss_method"] == r["loss_true"] for r in result.history)
+    # Uniform noise moves every latent, so the same measurement is not 0 for it.
+    noisy = Refiner(model, method="noise", iters=6, log_every=3, device="cpu").refine(photo)
+    assert all(r["gap"] != 0.0 for r in noisy.history)
+
+
+def test_history_does_not_change_the_trajectory(model, photo):
+    """The history's method loss draws its own noise: logging leaves the refinement alone."""
+    logged = Refiner(model, method="ssl", iters=8, log_every=2, device="cpu").refine(photo)
+    silent = Refiner(model, method="ssl", iters=8, log_every=0, device="cpu").refine(photo)
+    assert torch.equal(logged.latents[0], silent.latents[0])
+    assert torch.equal(logged.latents[1], silent.latents[1])
+
+
 def test_odd_size_refines_and_decodes_to_original_size(model):
     torch.manual_seed(0)
     x = torch.rand(1, 3, 97, 131) * 0.2 + torch.linspace(0, 0.8, 131)

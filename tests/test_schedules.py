@@ -26,6 +26,17 @@ def test_danneal_is_capped_and_floored():
     assert s(10**7) == 1e-8
 
 
+def test_official_schedules_of_atanh():
+    """The two schedules the official code runs atanh with (issue 17), against their formulas
+    written out: Yang et al.'s, flat at 0.5 for 700 steps (so a 500-iteration run never
+    anneals), and the reference code's min(exp(−4e-3 t), 0.2), which anneals from t = 403."""
+    yang, official = get_schedule("yang"), get_schedule("danneal")
+    for t in (0, 1, 402, 403, 500, 700, 701, 1000, 2000):
+        assert yang(t) == min(0.5 * math.exp(-1e-3 * (t - 700)), 0.5)
+        assert official(t) == min(math.exp(-4e-3 * t), 0.2)
+    assert yang(499) == 0.5 and official(402) == 0.2 > official(403)
+
+
 def test_constant_and_monotone():
     assert get_schedule("constant", value=0.3)(12345) == 0.3
     for name in SCHEDULES.names():

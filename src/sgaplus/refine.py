@@ -30,7 +30,8 @@ last layer as a sub-pixel convolution; :meth:`LatentModel.loop_synthesis`).
 ``precision="bf16"`` runs CompressAI's g_s in bf16; h_s and the rates stay fp32,
 because μ is the rounding grid and a bf16 μ (8 bits of mantissa, steps of 0.06 at
 |μ| = 8) would move the grid the latents are optimised against. The true loss is a no-grad forward every
-``log_every`` iterations, not after every iteration as the reference code does.
+``log_every`` iterations, not after every iteration as the reference code does; a history row
+adds a second no-grad forward, the method's loss at the same latents, for the gap.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ ProgressFn = Callable[[int, float, float], None]
 #: Interval of the true loss that ``patience`` watches when no history is kept.
 AUTO_CHECK_EVERY = 10
 
+#: Offset of the history's noise stream from ``seed``: the method loss a history row reports
+#: is drawn from a generator of its own, so the trajectory does not depend on ``log_every``.
+PROBE_SEED_OFFSET = 2**31
+
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -70,7 +75,11 @@ class RefineResult:
         hard: the transmitted latents (CPU; ``y_hat`` decodes them).
         before / after: per-image figures of the unrefined and refined hard latents.
         history: rows ``iter, image, tau, loss_method, loss_true, gap, psnr, bpp``
-            every ``log_every`` iterations (true loss with hard rounding); an ms-ssim
+            every ``log_every`` iterations, all of the latents after ``iter`` steps:
+            ``loss_true`` with hard rounding, ``loss_method`` with the method's relaxed
+            rounding at ``tau`` (one draw of its noise), ``gap`` their difference (the
+            paper's Fig. 2b: how far the objective the method descends is from the loss
+            it is judged by; exactly 0 for STE, whose forward pass is hard rounding); an ms-ssim
             refinement adds ``ms_ssim``, the true loss's own (of the float
             reconstruction; ``after`` reports the 8-bit one).
         iters: iterations run (may be below the cap with a budget or ``auto``).
@@ -254,6 +263,17 @@ class Refiner:
             terms, x_hat = self._terms(x, y_hat, z_hat, scales, means, tile)
         return terms.loss(self.lmbda), psnr_8bit(x_hat, x), terms
 
+    def _method_losses(self, x: Tensor, y: Tensor, z: Tensor, tau: float,
+                       gen: torch.Generator, tile: int | None) -> Tensor:
+        """The method's relaxed loss at latents (y, z) (for the history's gap only): the
+        same forward as a loop iteration, without gradient, through the same g_s as
+        :meth:`_true_losses`, so the two differ by the rounding alone."""
+        with torch.no_grad():
+            z_tilde = self.method(z, tau, gen)
+            y_tilde, scales, means = self.model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
+            terms = self._terms(x, y_tilde, z_tilde, scales, means, tile)[0]
+        return terms.loss(self.lmbda)
+
     def refine(self, x: Tensor, progress: ProgressFn | None = None,
                start: tuple[Tensor, Tensor] | None = None) -> RefineResult:
         """Refine a batch ``x`` (B, 3, H, W) in [0, 1] of one size; any H, W. ``start``: the
@@ -285,6 +305,7 @@ class Refiner:
         lr, log_every = self.config.lr, self.config.log_every
         opt = torch.optim.Adam([y, z], lr=lr)
         gen = torch.Generator(dev).manual_seed(self.config.seed)
+        probe = torch.Generator(dev).manual_seed(self.config.seed + PROBE_SEED_OFFSET)
         stop = self.config.stop_rule()
         history: list[dict[str, float]] = []
         t = 0
@@ -308,11 +329,13 @@ class Refiner:
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
                     true, psnr, hard_terms = self._true_losses(xd, y.detach(), z.detach(), tile)
                     stop.observe(t, float(true.mean()))
+                    if log_every:
+                        relaxed = self._method_losses(xd, y.detach(), z.detach(), tau, probe, tile)
                     for i in range(x.size(0) if log_every else 0):
                         history.append({
                             "iter": t, "image": i, "tau": tau,
-                            "loss_method": float(losses[i].detach()), "loss_true": float(true[i]),
-                            "gap": float(losses[i].detach() - true[i]), "psnr": float(psnr[i]),
+                            "loss_method": float(relaxed[i]), "loss_true": float(true[i]),
+                            "gap": float(relaxed[i] - true[i]), "psnr": float(psnr[i]),
                             "bpp": float(hard_terms.bpp[i]),
                         })
                         if self.distortion is MS_SSIM:

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=[*ORDER, "all"], metavar="NAME",
                    help=f"one of: {', '.join(ORDER)}, or all")
     p.add_argument("--protocol", default="quick", choices=list(PROTOCOLS),
-                   help="quick: CPU-sized reduction; full: the paper's protocol (GPU)")
+                   help="quick: CI-scale check; medium: about 3 h on 2 CPU cores; full: the paper's "
+                        "refinement settings on all of Kodak (GPU; not the paper's λ count, data sets or models)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="the λ family: model names, NAME:LOW..HIGH ranges (mbt2018-mean:1..8: "
                         "CompressAI's official weights) or checkpoint files; default sgaplus-msh:1..4, "
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--report-only", action="store_true",
                    help="refine nothing; rewrite the report from the stored units")
+    p.add_argument("--plan", action="store_true",
+                   help="print the units the run would refine and its estimated time, and stop")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="refine the missing units as Ray tasks: on a local Ray runtime, or on the "
                         "cluster at ADDRESS (host:port of `ray start --head`); put it last or write "
@@ -57,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     ctx, head = build_context(protocol, out, args.data or kodak_dir(), args.models,
                               args.device, args.train_lmbdas)
     names = list(ORDER) if args.name == "all" else [args.name]
+    if args.plan:
+        from ..experiments.harness.cost import plan_cost
+
+        print(plan_cost(ctx, names).describe())
+        return 0
     if args.ray is None or args.report_only:
         sections = run_experiments(names, ctx, head, ORDER, refine=not args.report_only)
     else:

@@ -21,9 +21,8 @@ def analyse(ctx: Context) -> Section:
     sec = grid.analyse(ctx, "lr", "Learning rate", cells(ctx),
                        "Adam learning rate; atanh with Yang et al.'s schedule, SSL with SGA+'s.",
                        "lr")
-    claim = grid.sensitivity_claim(sec.data, ctx.protocol.iters, "lr", label("ssl"),
-                                   label("atanh"), "figures/lr.png")
-    sec.claims += [claim] if claim else []
+    sec.claims.append(grid.sensitivity_claim(ctx, cells(ctx), sec.data, ctx.protocol.iters, "lr",
+                                               label("ssl"), label("atanh"), "figures/lr.png"))
     return sec
 
 

@@ -23,9 +23,8 @@ def plan(ctx: Context):
 def analyse(ctx: Context) -> Section:
     sec = grid.analyse(ctx, "tmax", "T_max sensitivity (Table 2)", cells(ctx),
                        "Schedule for every method: SGA+ min(exp(−1e-3 t), T_max).", "T_max")
-    claim = grid.sensitivity_claim(sec.data, ctx.protocol.iters, "T_max", short_label("ssl"),
-                                   short_label("atanh"), "figures/tmax.png")
-    sec.claims += [claim] if claim else []
+    sec.claims.append(grid.sensitivity_claim(ctx, cells(ctx), sec.data, ctx.protocol.iters, "T_max",
+                                               short_label("ssl"), short_label("atanh"), "figures/tmax.png"))
     return sec
 
 

@@ -11,13 +11,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ...relax import RELAXATIONS  # noqa: E402
+from .variants import VARIANTS  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                      "font.size": 9, "legend.fontsize": 8})
 
 
 def label(method: str) -> str:
-    """How figures and tables name a method, with the schedule it ran with (``Relaxation.label``)."""
+    """How figures and tables name a method, with the schedule it ran with (``Relaxation.label``;
+    a variant's own, :mod:`.variants`)."""
+    if method in VARIANTS:
+        return VARIANTS[method].label
     return RELAXATIONS.get(method).label if method in RELAXATIONS else method
 
 
@@ -41,9 +45,11 @@ def legend(ax, **kwargs) -> None:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
+    """A number; a mean over seeds (:class:`~.context.Mean`) with its spread: ``1.7088 ± 0.0021``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    spread = getattr(value, "spread", math.nan)
+    return f"{value:.{digits}f}" + ("" if math.isnan(spread) else f" ± {spread:.{digits}f}")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[float | str | None]],

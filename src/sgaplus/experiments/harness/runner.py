@@ -17,6 +17,7 @@ from .data import load_images
 from .models import nearest, resolve_family, training_stages
 from .protocol import Protocol
 from .provenance import header as make_header
+from .cost import plan_cost
 from .report import read_result, render, section_from, write_result
 from .units import Store, slug
 from .. import register_all
@@ -44,7 +45,7 @@ def refine_missing(ctx: Context, name: str, log: Callable[[str], None] = _log,
                    distributed: bool = False) -> None:
     """Refine the units ``name`` needs that are not stored; ``distributed``: as Ray tasks
     on the runtime this process is connected to (:mod:`sgaplus.distributed`)."""
-    jobs = EXPERIMENTS.get(name).plan(ctx)
+    jobs = ctx.seeded(EXPERIMENTS.get(name).plan(ctx))
     todo = [j for j in jobs if ctx.store.missing(j, ctx.images)]
     log(f"{name}: {len(jobs)} settings, {len(jobs) - len(todo)} already stored, {len(todo)} to run")
     if distributed:
@@ -75,7 +76,7 @@ def refinement_seconds(ctx: Context, name: str) -> float:
     """Refinement time of the units an experiment uses (a batch counted once; a unit
     shared with another experiment counts in both)."""
     batches: dict[tuple[str, str], float] = {}
-    for job in EXPERIMENTS.get(name).plan(ctx):
+    for job in ctx.seeded(EXPERIMENTS.get(name).plan(ctx)):
         for im in ctx.images:
             unit = ctx.store.load(job.model, job.setting, im.id)
             if unit is not None:
@@ -88,7 +89,7 @@ def signature(ctx: Context, name: str) -> str:
     images they are for); an unchanged signature means the stored section is current."""
     h = hashlib.sha256(f"{name}|{[im.id for im in ctx.images]}".encode())
     h.update(_CODE_HASH.encode())
-    for job in EXPERIMENTS.get(name).plan(ctx):
+    for job in ctx.seeded(EXPERIMENTS.get(name).plan(ctx)):
         for im in ctx.images:
             path = ctx.store.path(job.model, job.setting, im.id)
             h.update(f"{path}:{path.stat().st_mtime_ns if path.is_file() else 0}".encode())
@@ -128,6 +129,7 @@ def run(names: list[str], ctx: Context, head: dict, order: tuple[str, ...],
     only rewrites the report; ``distributed`` refines as Ray tasks."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     if refine:
+        _log(plan_cost(ctx, names).describe())
         start = last = time.time()
         entry = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "experiments": names,
                  "command": "sgaplus " + " ".join(sys.argv[1:]) if sys.argv[1:] else "sgaplus experiment"}
