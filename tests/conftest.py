@@ -30,6 +30,17 @@ def no_downloads():
         os.environ["SGAPLUS_ZOO_URL"] = old
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: tiny convolutions gain nothing from threads, and on
+    the shared 2-core machine two spinning workers made them up to ~100x slower (Ray's
+    workers run one thread too, OMP_NUM_THREADS=1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def model():
     """The bundled default model (trained), frozen, on the CPU."""

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from sgaplus.cli.main import main
@@ -47,14 +46,6 @@ def tiny_ckpt(tmp_path_factory, tiny_model) -> Path:
     save_model(tiny_model, path)
     return path
 
-
-@pytest.fixture
-def one_thread():
-    """The Ray workers run one thread (Ray sets OMP_NUM_THREADS=1); so does the local run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def folder(root: Path, photo_png: Path) -> Path:

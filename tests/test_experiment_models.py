@@ -15,14 +15,6 @@ from test_experiments import TINY
 from zoo_cache import put_in_cache
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread (see test_experiments.env: tiny convolutions spin on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def experiment(tmp_path, monkeypatch, images, *argv: str) -> int:
     monkeypatch.setitem(PROTOCOLS, "tiny", TINY)

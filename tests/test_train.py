@@ -21,13 +21,7 @@ DOCS = Path(__file__).parents[1] / "docs" / "models.md"
 KODAK = Path(__file__).parents[1] / ".." / "shared" / "data" / "kodak24"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy machine thread barriers cost seconds per step."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
