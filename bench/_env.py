@@ -58,6 +58,14 @@ class Report:
         self.lines.append(line)
         print(line, flush=True)
 
+    def figure(self, fig, out: Path, alt: str) -> None:
+        """Save ``fig`` beside the report ``out`` (same name, .png) and link it."""
+        png = out.with_suffix(".png")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=120)
+        self.say(f"![{alt}]({png.name})")
+        self.say()
+
     def write(self, path: Path) -> None:
         write_report(path, self.lines)
 

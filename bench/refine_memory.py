@@ -206,11 +206,7 @@ def main() -> None:
     b.legend()
     fig.suptitle(f"sgaplus Refiner, CPU, {args.threads} thread(s)")
     fig.tight_layout()
-    png = args.out.with_suffix(".png")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    say(f"![memory and time]({png.name})")
-    say()
+    report.figure(fig, args.out, "memory and time")
     report.write(args.out)
 
 

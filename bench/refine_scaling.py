@@ -104,11 +104,7 @@ def main() -> None:
           xscale="log", xticks=bs, xticklabels=[str(v) for v in bs], ylim=(0, None))
     fig.suptitle(f"sgaplus Refiner, {default_device()}, {torch.get_num_threads()} thread(s)")
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    png = args.out.with_suffix(".png")
-    fig.savefig(png, dpi=120)
-    say(f"![scaling]({png.name})")
-    say()
+    report.figure(fig, args.out, "scaling")
     report.write(args.out)
 
 
