@@ -84,7 +84,7 @@ def test_methods_lists_everything(capsys):
     (["refine", "{text}"], "not a readable image"),
     (["refine", "{png}", "--method", "nope"], "unknown method 'nope'"),
     (["refine", "{png}", "--param", "a"], "bad parameter"),
-    (["refine", "{png}", "--param", "a=-2"], "Invalid a"),
+    (["refine", "{png}", "--param", "a=-2"], "'ssl': a must be a number above 0, not -2"),
     (["refine", "{png}", "--param", "r=1"], "does not take"),
     (["refine", "{png}", "--schedule", "nope"], "unknown schedule"),
     (["refine", "{png}", "--distortion", "ms-ssim"], "trained for mse"),

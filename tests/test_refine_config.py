@@ -64,10 +64,10 @@ def test_parameters_have_one_spelling():
     ({"precision": "fp8"}, "precision"), ({"log_every": -1}, "log interval"),
     ({"max_memory": 0}, "memory budget"), ({"distortion": "ssim"}, "unknown distortion"),
     ({"time_budget": 0}, "time budget"), ({"patience": 0}, "patience"),
-    ({"method": "nope"}, "unknown method 'nope'"), ({"params": {"a": -1.0}}, "Invalid a"),
+    ({"method": "nope"}, "unknown method 'nope'"), ({"params": {"a": -1.0}}, "a must be a number above 0"),
     ({"method": "nope", "schedule": "budget"}, "unknown method 'nope'"),  # a named schedule too
     ({"params": {"b": 1.0}}, "does not take b; its parameters: a$"),
-    ({"schedule": "nope"}, "unknown schedule"), ({"schedule_params": {"t_max": -1.0}}, "Invalid t_max"),
+    ({"schedule": "nope"}, "unknown schedule"), ({"schedule_params": {"t_max": -1.0}}, "t_max must be a number"),
 ])
 def test_invalid_fields_fail_at_construction(fields, match):
     with pytest.raises(ValueError, match=match):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ class TestEveryMethod:
 
     def test_invalid_parameters_raise(self, info):
         for bad in info.bad_params:
-            with pytest.raises(ValueError, match="Invalid"):
+            with pytest.raises(ValueError, match="must be a number above 0, not"):
                 get_relaxation(info.name, **{**info.params, **bad})
         with pytest.raises(ValueError, match="does not take"):
             get_relaxation(info.name, bogus=1.0)
@@ -144,6 +145,38 @@ def test_the_readme_table_is_the_registrys():
     from sgaplus.cli.methods import catalogue, markdown
 
     assert markdown(catalogue()["methods"]) in README.read_text()
+
+
+def test_each_implementation_is_its_torch_free_entry_plus_arithmetic():
+    """``sgaplus.methods`` (no torch: ``sgaplus methods`` reads it) says what a method is; its
+    class in ``relax/`` subclasses that entry and restates none of it, so the two cannot drift."""
+    from sgaplus.methods import METHODS, Method
+    from sgaplus.relax.base import TwoClass
+    from sgaplus.relax.three_class import ThreeClass
+
+    declared = {name for name, value in vars(Method).items() if not name.startswith("_")
+                and not callable(value)} - {"kind"}
+    assert RELAXATIONS.names() == METHODS.names()
+    for cls in method_classes():
+        entry = METHODS.get(cls.name)
+        assert issubclass(cls, entry)
+        assert [(f.name, f.default) for f in fields(cls)] == [(f.name, f.default) for f in fields(entry)]
+        for impl in (k for k in cls.__mro__ if k not in entry.__mro__):
+            assert not declared & set(vars(impl)) - {"name"}, f"{impl.__name__} restates metadata"
+            assert not vars(impl).get("__annotations__", {}).keys() & {f.name for f in fields(entry)}
+        assert (cls.classes == 2) == issubclass(cls, TwoClass)
+        assert (cls.classes == 3) == issubclass(cls, ThreeClass)
+
+
+def test_an_implementation_needs_an_entry():
+    from sgaplus.relax import TwoClass, register_relaxation
+
+    with pytest.raises(TypeError, match="sgaplus.methods"):
+        @register_relaxation
+        class Stray(TwoClass):
+            def log_prob(self, d):
+                return d
+    assert "Stray" not in str(RELAXATIONS.names())
 
 
 def test_unknown_method():

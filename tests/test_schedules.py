@@ -47,7 +47,7 @@ def test_constant_and_monotone():
 
 
 def test_invalid_schedule_parameters():
-    with pytest.raises(ValueError, match="Invalid r"):
+    with pytest.raises(ValueError, match="r must be a number 0 or more, not -1"):
         get_schedule("sgaplus", r=-1)
     with pytest.raises(ValueError, match="does not take"):
         get_schedule("yang", a=1)

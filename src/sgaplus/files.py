@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .limits import MAX_PIXELS
-from .pipeline import CompressResult, RatePlan
 from .refine_config import RefineConfig
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and CompressAI: not for checking settings (compress_config)
     from PIL import Image
 
     from .bitstream import Header
     from .images import LoadedImage
     from .latent_model import LatentModel
+    from .pipeline import CompressResult, RatePlan
     from .ratecontrol import Target
     from .refine import ProgressFn, Refiner
 
@@ -49,6 +49,15 @@ def max_file_bytes(max_pixels: int) -> int:
 EXPERT_FIELDS = ("iters", "lr", "lr_decay", "schedule", "schedule_params")
 
 
+class EffortConflict(ValueError):
+    """An effort preset given with :data:`EXPERT_FIELDS` it would set; ``field`` is the
+    first of them, which the command line names by its flag."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"effort sets the iterations, lr and schedule; give it or {field}, not both")
+        self.field = field
+
+
 def compress_config(effort: int | None = None, **fields: Any) -> RefineConfig:
     """The refinement :func:`compress` runs: RefineConfig ``fields`` (None or empty: not
     given) over ``effort``'s preset (default :data:`~sgaplus.presets.DEFAULT_EFFORT`) or,
@@ -58,14 +67,15 @@ def compress_config(effort: int | None = None, **fields: Any) -> RefineConfig:
     pass every 10 iterations (``iters="auto"`` still checks its plateau).
 
     Raises:
-        ValueError: effort and an expert field together, or an invalid field.
+        EffortConflict: effort and an expert field together.
+        ValueError: an invalid field.
     """
     from .presets import DEFAULT_EFFORT, EXPERT_ITERS, effort as preset
 
     given = {name: value for name, value in fields.items() if value not in (None, {}, ())}
     expert = [name for name in EXPERT_FIELDS if name in given]
     if expert and effort is not None:
-        raise ValueError(f"effort sets the iterations, lr and schedule; give it or {expert[0]}, not both")
+        raise EffortConflict(expert[0])
     base = {"iters": EXPERT_ITERS} if expert else preset(DEFAULT_EFFORT if effort is None else effort)
     return RefineConfig(**{"log_every": 0, **base, **given})
 
@@ -89,6 +99,7 @@ def load_models(model: str | LatentModel, target: Target | None = None, *, lmbda
     choose, each from its own λ: ``model``'s family (starting in its middle, the model
     loaded), or that one model; with ``distortion`` (perhaps another metric than the
     model's, whose λ is in other units) the one model from ``lmbda``."""
+    from .pipeline import RatePlan
     from .ratecontrol import Candidate
     from .zoo import load_model, rate_family
 

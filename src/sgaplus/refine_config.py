@@ -10,14 +10,17 @@ schedule's parameters spelled out, λ, distortion, device and memory budget fill
 ``iters="auto"`` written as its cap and patience. ``RefineConfig.from_dict(record)``
 then rebuilds the same Refiner, and on the same model, images and seed the same result.
 
-The module imports no torch (argparse reads the defaults for ``--help``); building the
-method and schedule, which validation does, imports them.
+The module imports no torch (argparse reads the defaults for ``--help``), and neither does
+validation: the method is checked against its entry in :mod:`sgaplus.methods`, the schedule
+built (schedules are plain Python).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping, Union
+
+from .methods import METHODS
 
 if TYPE_CHECKING:
     from .relax import Relaxation
@@ -109,7 +112,7 @@ class RefineConfig:
 
             get_distortion(self.distortion)
         self.stop_rule()
-        self.relaxation()
+        METHODS.create(self.method, **dict(self.params))  # the method's entry: no torch
         self.temperature()
 
     @property
@@ -146,7 +149,7 @@ class RefineConfig:
         from .schedules import get_schedule
 
         params = dict(self.schedule_params)
-        built = get_schedule(self.schedule or self.relaxation().default_schedule, **params)
+        built = get_schedule(self.schedule or METHODS.get(self.method).default_schedule, **params)
         return built if "iters" in params else built.spanning(self.max_iters)
 
     def to_dict(self) -> dict[str, Any]:

@@ -87,8 +87,9 @@ class Entry:
             value = getattr(self, f.name)
             ok = isinstance(value, (int, float)) and value == value
             ok = ok and (value >= 0 if self.allow_zero else value > 0)
-            if not ok:
-                raise ValueError(f"Invalid {f.name} for {self.kind} {self.name!r}: {value}")
+            if not ok:  # in words: the command line shows it as it stands (--param a=-1)
+                bound = "0 or more" if self.allow_zero else "above 0"
+                raise ValueError(f"{self.kind} {self.name!r}: {f.name} must be a number {bound}, not {value}")
 
     def params(self) -> dict[str, Any]:
         """The hyperparameters, every one spelled out: ``Registry.create(name, **params)``

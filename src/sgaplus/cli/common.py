@@ -141,6 +141,13 @@ def refine_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {**given, "params": parse_params(args.param), "schedule_params": parse_params(args.schedule_param)}
 
 
+def flag(field: str) -> str:
+    """The option that sets RefineConfig ``field`` (``lr_decay``: ``--lr-decay``,
+    ``schedule_params``: ``--schedule-param``), to name a field in the flags' words."""
+    dest = {"params": "param", "schedule_params": "schedule_param", "lmbda": "lambda"}.get(field, field)
+    return "--" + dest.replace("_", "-")
+
+
 def refine_config(args: argparse.Namespace, **fixed: Any):
     """The command line's :class:`~sgaplus.refine_config.RefineConfig` (with the command's
     ``fixed`` fields, e.g. ``log_every``); an option left at None keeps the config's

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..util import image_files
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args, check_output,
-                     print_json, progress_bar, refine_fields, write_atomic)
+                     flag, print_json, progress_bar, refine_fields, write_atomic)
 from .errors import CLIError
 from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
     from ..pipeline import CompressResult
     from ..ratecontrol import Target
     from ..refine_config import RefineConfig
-
-#: Flags that replace the effort preset by RefineConfig's defaults (files.EXPERT_FIELDS): (flag, dest).
-EXPERT_FLAGS = (("--iters", "iters"), ("--lr", "lr"), ("--lr-decay", "lr_decay"),
-                ("--schedule", "schedule"), ("--schedule-param", "schedule_param"))
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..presets import DEFAULT_EFFORT, EFFORT_ITERS, EXPERT_ITERS, QUALITIES
@@ -50,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"{', '.join(map(str, EFFORT_ITERS[1:-1]))} iterations of the budgeted settings, "
                         f"9 the paper's {EFFORT_ITERS[-1]} (docs/bench/presets.md)")
     add_refine_args(p, iters=EXPERT_ITERS, expert=" (replaces --effort)")
-    # None = not given: any of these replaces the effort preset (EXPERT_FLAGS).
+    # None = not given: any of these replaces the effort preset (files.EXPERT_FIELDS).
     p.set_defaults(iters=None, lr=None, lr_decay=None)
     p.add_argument("--no-refine", action="store_true",
                    help="code the encoder's latents without refinement (same as --effort 0)")
@@ -88,39 +83,41 @@ def check_flags(args: argparse.Namespace) -> tuple[RefineConfig, Target | None]:
     ``-q``'s model and λ; returns the refinement's config (:func:`sgaplus.files.compress_config`:
     an unknown method or parameter fails here, before any work) and the rate-control
     target. Nothing is loaded yet."""
-    from ..files import compress_config
+    from ..files import EffortConflict, compress_config
     from ..presets import quality
     from ..ratecontrol import Target
 
-    expert = [flag for flag, dest in EXPERT_FLAGS if getattr(args, dest) is not None]
     if args.no_refine:
-        if args.effort not in (None, 0) or expert:
-            raise CLIError(f"--no-refine is effort 0; drop {'--effort' if not expert else expert[0]}")
+        if args.effort not in (None, 0):
+            raise CLIError("--no-refine is effort 0; drop --effort")
         args.effort = 0
-    if expert and args.effort is not None:
-        raise CLIError(f"--effort sets the iterations, lr and schedule; drop {expert[0]} (or --effort)")
     if args.quality is not None:
         if args.model != "default" or args.lmbda is not None:
             raise CLIError("-q picks a model of sgaplus-msh and its λ; drop "
                            f"{'--model' if args.model != 'default' else '--lambda'} (or -q)")
         args.model, args.lmbda = quality(args.quality)
-    config = compress_config(args.effort, **refine_fields(args))
-    given = [(flag, metric, getattr(args, dest)) for flag, metric, dest in
+    try:  # the library's check (files.EXPERT_FIELDS), in the flags' words
+        config = compress_config(args.effort, **refine_fields(args))
+    except EffortConflict as exc:
+        raise CLIError(f"--no-refine is effort 0; drop {flag(exc.field)}" if args.no_refine else
+                       f"--effort sets the iterations, lr and schedule; drop {flag(exc.field)} "
+                       "(or --effort)") from None
+    given = [(option, metric, getattr(args, dest)) for option, metric, dest in
              (("--target-bpp", "bpp", "target_bpp"), ("--target-size", "size", "target_size"),
               ("--target-psnr", "psnr", "target_psnr")) if getattr(args, dest) is not None]
     if not given:
         return config, None
-    flag, metric, value = given[0]
+    option, metric, value = given[0]
     if args.distortion is not None and args.lmbda is None:
-        raise CLIError(f"{flag} with --distortion needs --lambda (in that distortion's units) to "
+        raise CLIError(f"{option} with --distortion needs --lambda (in that distortion's units) to "
                        "start from")
     if args.distortion is None and args.lmbda is not None:
-        raise CLIError(f"{flag} chooses the model and λ itself; drop --lambda (with --distortion, "
+        raise CLIError(f"{option} chooses the model and λ itself; drop --lambda (with --distortion, "
                        "--lambda is where it starts)")
     try:
         return config, Target(metric, value)
     except ValueError as exc:
-        raise CLIError(f"{flag}: {exc}") from None
+        raise CLIError(f"{option}: {exc}") from None
 
 
 def row(result: CompressResult, out: Path, file: Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """``sgaplus methods``: list relaxation methods and temperature schedules with parameters.
 
-What it says of a method is the metadata its class declares (``Relaxation.label``,
-``about``, ``family``, ``classes``, ``default_schedule``); ``--markdown`` prints the
-README's table of methods, which a test holds to this output.
+What it says of a method is the metadata its entry in :mod:`sgaplus.methods` declares
+(``label``, ``about``, ``family``, ``classes``, ``default_schedule``), read without importing
+torch; ``--markdown`` prints the README's table of methods, which a test holds to this output.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ def catalogue() -> dict[str, dict[str, dict[str, Any]]]:
     """Methods (in rank order) and schedules, each with its parameters' defaults."""
     from dataclasses import fields
 
-    from ..relax import method_classes
+    from ..methods import ranked
     from ..schedules import SCHEDULES
 
     methods = {m.name: {"params": {f.name: f.default for f in fields(m)}, "schedule": m.default_schedule,
                         "label": m.label, "about": m.about, "family": m.family, "classes": m.classes}
-               for m in method_classes()}
+               for m in ranked()}
     schedules = {n: {"params": {f.name: f.default for f in fields(SCHEDULES.get(n))},
                      "about": _doc(SCHEDULES.get(n))} for n in SCHEDULES.names()}
     return {"methods": methods, "schedules": schedules}

@@ -1,14 +1,17 @@
 """Relaxed rounding methods, one small file each, selected by registry name.
 
-Every module of this package is imported here, so a new method is one file with a
-class decorated ``@register_relaxation("name")`` (its metadata in class attributes,
-see :class:`Relaxation`) and one entry in ``tests/method_db.py``.
+What a method is (its name, hyperparameters, label, family, ...) is its entry in
+:mod:`sgaplus.methods`, which imports no torch; its class here subclasses that entry and
+adds the arithmetic. Every module of this package is imported here, so a new method is one
+entry there, one file here with ``@register_relaxation class X(methods.X, TwoClass)``, and
+one entry in ``tests/method_db.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..methods import ranked
 from ..registry import import_all
 from .base import RELAXATIONS, Relaxation, TwoClass, register_relaxation
 
@@ -27,7 +30,7 @@ def get_relaxation(name: str, **params: Any) -> Relaxation:
 def method_classes() -> list[type[Relaxation]]:
     """Every registered method, in the order tables, figures and listings show them
     (``Relaxation.rank``)."""
-    return sorted((RELAXATIONS.get(name) for name in RELAXATIONS.names()), key=lambda cls: cls.rank)
+    return [RELAXATIONS.get(entry.name) for entry in ranked()]
 
 
 __all__ = ["RELAXATIONS", "Relaxation", "TwoClass", "get_relaxation", "method_classes",

@@ -16,50 +16,33 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import torch
 
 from .. import ops
-from ..registry import Entry, Registry
+from ..methods import METHODS, Method
+from ..registry import Registry
 
 RELAXATIONS: Registry[type["Relaxation"]] = Registry("method")
+R = TypeVar("R", bound=type["Relaxation"])
 
-#: Class decorator: ``@register_relaxation("ssl")`` adds a method under that name.
-register_relaxation = RELAXATIONS.register
+
+def register_relaxation(cls: R) -> R:
+    """Class decorator: registers an implementation under the name of the
+    :mod:`sgaplus.methods` entry it subclasses (``class SSL(methods.SSL, TwoClass)``), whose
+    fields and metadata it inherits."""
+    entry = METHODS.get(cls.name) if cls.name in METHODS else None
+    if entry is None or not issubclass(cls, entry):
+        raise TypeError(f"{cls.__name__} must subclass its registered entry in sgaplus.methods")
+    return RELAXATIONS.register(cls.name)(cls)
 
 
 @dataclass
-class Relaxation(Entry, abc.ABC):
-    """Base class. Subclasses are dataclasses whose fields are the hyperparameters, and
-    declare what the rest of sgaplus says about them (figures, reports, ``sgaplus
-    methods``, the README's table) in class attributes; nothing restates them.
-
-    Class attributes:
-        label: how figures and tables name the method, with the schedule it runs with in
-            brackets (``experiments.harness.plotting.short_label`` drops them).
-        about: one line on what it is, for ``sgaplus methods`` and the README.
-        family: its probability function ("linear", "SSL", ...): a two- and a three-class
-            method of one family share the function (the three-class experiment pairs
-            them); a baseline is its own family.
-        classes: candidate integers per element: 2 (floor, ceil; :class:`TwoClass`), 3
-            (round ± 1; ``ThreeClass``), 0 for methods without candidates (STE, noise).
-        rank: the method's place in tables, figures and listings, ascending: the paper's
-            order (baselines, SGA, the SGA+ functions, their three-class forms).
-        default_schedule: the temperature schedule this method is run with unless
-            the caller names another (spec §5).
-        normalised: whether the candidate probabilities of the two-class function
-            sum to one by construction (linear, cosine, SSL; not atanh).
-    """
-
-    kind: ClassVar[str] = "method"
-    label: ClassVar[str] = ""
-    about: ClassVar[str] = ""
-    family: ClassVar[str] = ""
-    classes: ClassVar[int] = 0
-    rank: ClassVar[int] = 0
-    default_schedule: ClassVar[str] = "sgaplus"
-    normalised: ClassVar[bool] = False
+class Relaxation(Method, abc.ABC):
+    """Base class of the implementations: a method's entry in :mod:`sgaplus.methods` (its
+    name, hyperparameters and metadata, torch-free) plus this torch code; nothing restates
+    the entry."""
 
     def __call__(
         self, v: torch.Tensor, tau: float, generator: torch.Generator | None = None
@@ -104,7 +87,6 @@ class TwoClass(Relaxation):
     ``floor + w_c * (ceil - floor)``, so an integer ``v`` stays put.
     """
 
-    classes: ClassVar[int] = 2
     #: Whether Gumbel (logistic) noise is added; deterministic annealing sets False.
     stochastic: ClassVar[bool] = True
 

@@ -7,22 +7,13 @@ Normalised over the two candidates, with a bounded gradient everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 
+from .. import methods
 from .base import TwoClass, register_relaxation
 
 
-@register_relaxation("linear")
-@dataclass
-class Linear(TwoClass):
-    label: ClassVar[str] = "linear (SGA+)"
-    about: ClassVar[str] = "SGA+: p(d) = 1 − d"
-    family: ClassVar[str] = "linear"
-    rank: ClassVar[int] = 50
-    normalised: ClassVar[bool] = True
-
+@register_relaxation
+class Linear(methods.Linear, TwoClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return torch.log1p(-d)

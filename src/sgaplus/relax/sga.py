@@ -9,36 +9,22 @@ SGA+ replaces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from .. import methods
 from .base import TwoClass, register_relaxation
 
 
-@register_relaxation("atanh")
-@dataclass
-class Atanh(TwoClass):
-    """SGA. Runs with Yang et al.'s published schedule unless told otherwise."""
-
-    label: ClassVar[str] = "atanh / SGA (Yang sched.)"
-    about: ClassVar[str] = "SGA (Yang et al. 2020): p(d) = exp(−atanh d)"
-    family: ClassVar[str] = "atanh"
-    rank: ClassVar[int] = 40
-    default_schedule: ClassVar[str] = "yang"
-
+@register_relaxation
+class Atanh(methods.Atanh, TwoClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return -torch.atanh(d)
 
 
-@register_relaxation("danneal")
-@dataclass
-class DeterministicAnnealing(Atanh):
+@register_relaxation
+class DeterministicAnnealing(methods.DeterministicAnnealing, Atanh):
     """The atanh softmax without Gumbel noise: softmax(log p / tau^2)."""
 
-    label: ClassVar[str] = "det. annealing (danneal sched.)"
-    about: ClassVar[str] = "atanh softmax without Gumbel noise (deterministic annealing)"
-    rank: ClassVar[int] = 30
-    default_schedule: ClassVar[str] = "danneal"
     stochastic: ClassVar[bool] = False

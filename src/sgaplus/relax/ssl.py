@@ -7,25 +7,13 @@ a = 1 is the linear function, a -> inf is hard rounding; the paper uses a = 2.3.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 
-from .. import ops
+from .. import methods, ops
 from .base import TwoClass, register_relaxation
 
 
-@register_relaxation("ssl")
-@dataclass
-class SSL(TwoClass):
-    label: ClassVar[str] = "SSL a=2.3 (SGA+)"
-    about: ClassVar[str] = "SGA+ sigmoid scaled logit: p(d) = σ(−a·logit d)"
-    family: ClassVar[str] = "SSL"
-    rank: ClassVar[int] = 70
-    normalised: ClassVar[bool] = True
-
-    a: float = 2.3
-
+@register_relaxation
+class SSL(methods.SSL, TwoClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return ops.ssl_log_prob(d, self.a)

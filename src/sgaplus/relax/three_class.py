@@ -17,23 +17,16 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 
-from .. import ops
+from .. import methods, ops
 from .base import Relaxation, register_relaxation
 
 _OFFSETS = (-1.0, 0.0, 1.0)
 
 
-@dataclass
 class ThreeClass(Relaxation):
-    classes: ClassVar[int] = 3
-
-    r: float = 0.98
-    n: float = 1.5
+    """The arithmetic of :class:`sgaplus.methods.ThreeClass` (its ``r`` and ``n``)."""
 
     @abc.abstractmethod
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
@@ -59,43 +52,22 @@ class ThreeClass(Relaxation):
         return (w * c).sum(-1)
 
 
-@register_relaxation("linear3")
-@dataclass
-class Linear3(ThreeClass):
-    label: ClassVar[str] = "3-class linear"
-    about: ClassVar[str] = "SGA+ three-class rounding, linear: p ∝ max(1 − r|d|, 0)ⁿ"
-    family: ClassVar[str] = "linear"
-    rank: ClassVar[int] = 80
-
+@register_relaxation
+class Linear3(methods.Linear3, ThreeClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         return self.n * torch.log((1 - self.r * d.abs()).clamp_min(ops.PROB_FLOOR))
 
 
-@register_relaxation("cosine3")
-@dataclass
-class Cosine3(ThreeClass):
-    label: ClassVar[str] = "3-class cosine"
-    about: ClassVar[str] = "SGA+ three-class rounding, cosine: p ∝ cos(πrd/2)ⁿ"
-    family: ClassVar[str] = "cosine"
-    rank: ClassVar[int] = 90
-
+@register_relaxation
+class Cosine3(methods.Cosine3, ThreeClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         # cos(pi/2) is -4e-8 in float32: clamp at 0 so the power n stays real.
         c = torch.cos(math.pi / 2 * (self.r * d).clamp(-1, 1)).clamp_min(0)
         return torch.log(c**self.n + ops.COS_FLOOR)
 
 
-@register_relaxation("ssl3")
-@dataclass
-class SSL3(ThreeClass):
-    label: ClassVar[str] = "3-class SSL"
-    about: ClassVar[str] = "SGA+ three-class rounding, SSL: p ∝ σ(−a·logit |rd/1.5|)ⁿ"
-    family: ClassVar[str] = "SSL"
-    rank: ClassVar[int] = 100
-
-    a: float = 1.4
-    n: float = 1.4
-
+@register_relaxation
+class SSL3(methods.SSL3, ThreeClass):
     def log_prob(self, d: torch.Tensor) -> torch.Tensor:
         x = (self.r * d / 1.5).abs().clamp(ops.PROB_FLOOR, 1 - ops.PROB_FLOOR)
         p = torch.sigmoid(-self.a * torch.logit(x))

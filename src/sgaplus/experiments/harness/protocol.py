@@ -91,10 +91,10 @@ class Protocol:
         followed by its variants."""
         if self.curve_methods is not None:
             return self.curve_methods
-        from ...relax import method_classes  # torch: not for --help
+        from ...methods import ranked
         from .variants import VARIANTS
 
-        return tuple(name for m in method_classes()
+        return tuple(name for m in ranked()
                      for name in (m.name, *(v for v, var in VARIANTS.items() if var.method == m.name)))
 
     def as_dict(self) -> dict[str, Any]:
