@@ -54,7 +54,7 @@ def test_dash_is_standard_input_and_output(tmp_path, capsysbinary, monkeypatch, 
     assert main(["compress", "-", "-o", "-", *fast(tiny_ckpt)]) == 0
     sgp = capsysbinary.readouterr()
     assert sgp.out[:4] == MAGIC
-    assert b"->" in sgp.err  # the summary goes to stderr: stdout holds the file
+    assert b"standard input -> standard output: " in sgp.err  # on stderr: stdout holds the file
     assert main(["compress", str(photo_png), "-o", "ref.sgp", *fast(tiny_ckpt)]) == 0
     assert sgp.out == (tmp_path / "ref.sgp").read_bytes()
     assert not (tmp_path / "-").exists()
@@ -68,6 +68,9 @@ def test_dash_is_standard_input_and_output(tmp_path, capsysbinary, monkeypatch, 
     png = capsysbinary.readouterr()
     assert Image.open(io.BytesIO(png.out)).size == (96, 64)
     assert json.loads(png.err)["output"] == "-"
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"GIF89a" + bytes(60)))
+    assert main(["info", "-"]) == 2
+    assert capsysbinary.readouterr().err == b"sgaplus: error: standard input: not an sgaplus file (bad magic bytes)\n"
 
 
 def test_standard_output_on_a_terminal_is_refused(tmp_path, capsys, monkeypatch, tiny_ckpt, photo_png):
@@ -201,3 +204,34 @@ def test_every_positional_argument_has_help():
         for action in command._actions:
             if not action.option_strings:
                 assert action.help, f"sgaplus {name}: {action.dest} has no help"
+
+
+def test_a_folder_with_quality_is_one_error_before_any_work(tmp_path, capsys, tiny_ckpt, photo_png):
+    """A folder is decoded into PNG: --quality is refused once, not once per file."""
+    sgps = tmp_path / "sgp"
+    sgps.mkdir()
+    for name in ("a", "b"):
+        Image.open(photo_png).save(sgps / f"{name}.png")
+    assert main(["compress", str(sgps), "-o", str(sgps), *fast(tiny_ckpt)]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(sgps), "-o", str(tmp_path / "jpg"), "--quality", "80"]) == 2
+    assert capsys.readouterr().err == ("sgaplus: error: a folder is decoded into PNG files, which keep "
+                                       "every pixel; drop --quality\n")
+    assert not (tmp_path / "jpg").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["info", "{junk}"], "{junk}: not an sgaplus file (bad magic bytes)"),
+    (["decompress", "{junk}", "-o", "{dir}/out.png"], "{junk}: not an sgaplus file (bad magic bytes)"),
+    (["info", "{dir}/missing.sgp"], "{dir}/missing.sgp: no such file or directory"),
+    (["decompress", "{dir}/missing.sgp", "-o", "{dir}/out.png"], "{dir}/missing.sgp: no such file or directory"),
+    (["info", "{dir}"], "{dir}: is a directory"),
+])
+def test_file_errors_name_the_file_in_words(tmp_path, capsys, argv, message):
+    """One line that says which file and what is wrong with it, not ``[Errno 2] ...: 'x'``."""
+    junk = tmp_path / "photo.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    fill = {"junk": str(junk), "dir": str(tmp_path)}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert capsys.readouterr().err == f"sgaplus: error: {message.format(**fill)}\n"
+    assert not (tmp_path / "out.png").exists()

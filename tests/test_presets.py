@@ -96,3 +96,23 @@ def test_the_default_is_effort_5_and_iters_the_papers_settings(tmp_path, capsys,
     assert default.lr == budgeted(250)["lr"]
     assert expert.iters == 40 and expert.lr == 0.005 and expert.lr_decay == "constant"
     assert expert.schedule == "sgaplus"
+
+
+@pytest.mark.parametrize("field, value", [("iters", "9"), ("lr", "0.01"), ("lr_decay", "linear"),
+                                          ("schedule", "constant"), ("schedule_params", "t_max=0.5")])
+def test_effort_and_an_expert_flag_are_refused_by_the_librarys_check(capsys, field, value):
+    """files.EXPERT_FIELDS is the one list: each field is a compress flag, and the CLI's
+    message is the library's conflict (EffortConflict) named by that flag, before any work."""
+    from sgaplus.cli.common import flag
+    from sgaplus.files import EXPERT_FIELDS, EffortConflict, compress_config
+
+    assert field in EXPERT_FIELDS
+    with pytest.raises(EffortConflict) as exc:
+        compress_config(3, **{field: {"t_max": 0.5} if field == "schedule_params" else value})
+    assert exc.value.field == field
+    for given, said in ((["--effort", "3"], f"drop {flag(field)} (or --effort)"),
+                        (["--no-refine"], f"--no-refine is effort 0; drop {flag(field)}")):
+        capsys.readouterr()
+        assert main(["compress", "missing.png", *given, flag(field), value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sgaplus: error: ") and said in err and len(err.splitlines()) == 1

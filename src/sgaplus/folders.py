@@ -44,9 +44,10 @@ class FolderRun:
     skipped: list[Path] = field(default_factory=list)
 
     def fail(self, paths: list[Path], exc: BaseException | str) -> None:
-        """Note ``paths`` as failed with the error's first line (a message fits one line)."""
-        text = str(exc).strip()
-        self.failed.extend((p, text.splitlines()[0] if text else type(exc).__name__) for p in paths)
+        """Note ``paths`` as failed with the error in one line (:func:`sgaplus.util.one_line`)."""
+        from .util import one_line
+
+        self.failed.extend((p, one_line(exc)) for p in paths)
 
     def json(self) -> dict[str, Any]:
         """The run as ``--json`` prints it."""

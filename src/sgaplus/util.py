@@ -33,6 +33,16 @@ def image_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
+def one_line(exc: BaseException | str) -> str:
+    """What went wrong, in one line of words: the message's first line, and an OS error as
+    ``PATH: reason`` (``photo.sgp: no such file or directory``), not Python's
+    ``[Errno 2] No such file or directory: 'photo.sgp'``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def atomic_write(path: Path, write: Callable[[Path], None], *, exclusive: bool = False) -> None:
     """Write ``path`` through a temporary file in its folder, then move it into place:
     never a partial file (a crash or Ctrl-C leaves the old file, or none, and the

@@ -21,7 +21,8 @@ from ..util import image_files
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args, check_output,
                      flag, print_json, progress_bar, refine_fields, write_atomic)
 from .errors import CLIError
-from .paths import is_stdio, output_folder, print_failures, single_output, skipped_note
+from .paths import (input_name, is_stdio, output_folder, output_name, print_failures, single_output,
+                    skipped_note)
 
 if TYPE_CHECKING:
     from ..pipeline import CompressResult
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                   ) if target else ""
         ssim = "" if r["ms_ssim"] is None else \
             f", MS-SSIM {r['ms_ssim']:.4f} ({r['ms_ssim_db']:.2f} dB)"
-        print(f"{args.input} -> {r['output']}: {r['bytes']} bytes, {r['bpp']:.4f} bpp "
+        print(f"{input_name(args.input)} -> {output_name(out)}: {r['bytes']} bytes, {r['bpp']:.4f} bpp "
               f"(estimated {r['bpp_estimated']:.4f}), PSNR {r['psnr']:.2f} dB{ssim}, "
               f"{r['iters']} iterations{chosen}, {r['seconds']:.1f} s", file=report)
     return 0

@@ -22,7 +22,8 @@ from typing import Any
 
 from .common import add_max_pixels_arg, add_quiet_arg, check_output, print_json, write_atomic
 from .errors import CLIError
-from .paths import is_stdio, output_folder, print_failures, read_input, single_output, skipped_note
+from .paths import (input_name, is_stdio, output_folder, output_name, print_failures, read_input,
+                    single_output, skipped_note)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,17 +87,22 @@ def decompress_file(src: Path, out: Path, args: argparse.Namespace, models: dict
 
 
 def _line(row: dict[str, Any]) -> str:
-    return (f"{row['file']} -> {row['output']}: {row['width']}x{row['height']} {row['mode']}, "
+    return (f"{input_name(row['file'])} -> {output_name(row['output'])}: {row['width']}x{row['height']} {row['mode']}, "
             f"{row['seconds']:.1f} s")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bitstream import FormatError
+
     if args.input.is_dir():
         return _run_folder(args)
     out = single_output(args.input, args.output, ".png")
     check_output(out, args.force)
     image_format(out, args.quality)  # before any work
-    row = decompress_file(args.input, out, args, {})
+    try:
+        row = decompress_file(args.input, out, args, {})
+    except FormatError as exc:  # a batch of files: say which one (a folder's summary does)
+        raise CLIError(f"{input_name(args.input)}: {exc}") from None
     report = sys.stderr if is_stdio(out) else sys.stdout  # standard output holds the image
     if args.json:
         print_json({k: v for k, v in row.items() if k != "file"}, report)
@@ -110,14 +116,12 @@ def _run_folder(args: argparse.Namespace) -> int:
     is reported and the rest go on, and outputs finished by an earlier run are skipped."""
     from ..folders import decompress_folder
 
-    def check(out: Path) -> None:
-        check_output(out, args.force)
-        image_format(out, args.quality)
-
     outdir = output_folder(args.output, args.input)
+    if args.quality is not None:  # once, not once per file
+        raise CLIError("a folder is decoded into PNG files, which keep every pixel; drop --quality")
     quiet = args.json or args.quiet
     run = decompress_folder(args.input, outdir, model=args.model, max_pixels=args.max_pixels,
-                            force=args.force, check=check,
+                            force=args.force, check=lambda out: check_output(out, args.force),
                             write=lambda out, w: write_atomic(out, w, args.force),
                             progress=None if quiet else lambda row: print(_line(row)))
     if args.json:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .common import print_json
-from .paths import is_stdio
+from .errors import CLIError
+from .paths import input_name, is_stdio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,13 @@ def describe(data: bytes) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    d = describe(sys.stdin.buffer.read() if is_stdio(args.input) else args.input.read_bytes())
+    from ..bitstream import FormatError
+
+    name = input_name(args.input)
+    try:
+        d = describe(sys.stdin.buffer.read() if is_stdio(args.input) else args.input.read_bytes())
+    except FormatError as exc:  # a batch of files: say which one
+        raise CLIError(f"{name}: {exc}") from None
     if args.json:
         print_json(d)
         return 0
@@ -45,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                if d["iters"]
                else f"not refined (model λ={d['lmbda']:.4g})")
     streams = ", ".join(f"{k} {v} B" for k, v in d["stream_bytes"].items())
-    print(f"{args.input}: sgaplus format {d['version']}, {d['bytes']} bytes, {d['bpp']:.4f} bpp")
+    print(f"{name}: sgaplus format {d['version']}, {d['bytes']} bytes, {d['bpp']:.4f} bpp")
     print(f"  image     {d['width']}x{d['height']} {d['mode']}{' + alpha' if d['alpha'] else ''}")
     print(f"  model     {d['model']}, {d['arch']} (fingerprint {d['fingerprint']})")
     print(f"  latents   {refined}")

@@ -17,6 +17,7 @@ import sys
 import threading
 import warnings
 
+from ..util import one_line
 from .errors import CLIError
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print("sgaplus: interrupted", file=sys.stderr)
         return 130
     except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = one_line(exc)
         if not isinstance(exc, (CLIError, OutOfMemory)) and is_out_of_memory(exc):
             # Commands that refine take --max-memory: the message names it and its value.
             budget = (args.max_memory or DEFAULT_BUDGET) if hasattr(args, "max_memory") else None

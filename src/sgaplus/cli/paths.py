@@ -26,6 +26,16 @@ def is_stdio(path: Path | str | None) -> bool:
     return path is not None and str(path) == STDIO
 
 
+def input_name(path: Path | str) -> str:
+    """How messages name an input: its path, or ``standard input`` for ``-``."""
+    return "standard input" if is_stdio(path) else str(path)
+
+
+def output_name(path: Path | str) -> str:
+    """How messages name an output: its path, or ``standard output`` for ``-``."""
+    return "standard output" if is_stdio(path) else str(path)
+
+
 def means_folder(output: str) -> bool:
     """``out/`` or an existing folder: a place for files, not a file name."""
     return output.endswith(("/", os.sep)) or Path(output).is_dir()
