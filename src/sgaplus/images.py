@@ -14,15 +14,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .limits import MAX_PIXELS
-from .util import psnr_uint8
+from .util import ImageError, check_image_path, psnr_uint8
 
 
 #: Bytes per pixel an image read from standard input may take: 16-bit RGBA uncompressed.
 STDIN_BYTES_PER_PIXEL = 8
-
-
-class ImageError(ValueError):
-    """An input that is not a readable image."""
 
 
 @dataclass
@@ -64,10 +60,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
             raise ImageError(f"standard input: larger than an image of at most {max_pixels:,} pixels "
                              f"can be (--max-pixels raises the limit)")
         path = Path("standard input")
-    elif path.is_dir():
-        raise ImageError(f"{path} is a directory, not an image")
-    elif not path.exists():
-        raise ImageError(f"{path}: no such file")
+    else:
+        check_image_path(path)
     previous = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = max_pixels

@@ -26,6 +26,23 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", "
                             ".ppm", ".pgm", ".pnm"})
 
 
+class ImageError(ValueError):
+    """An input that is not a readable image (:func:`sgaplus.images.load_image`)."""
+
+
+def check_image_path(path: Path) -> None:
+    """Refuse a folder or a missing file as an image: :func:`sgaplus.images.load_image`'s
+    first check, which a command also makes before the seconds of importing torch.
+
+    Raises:
+        ImageError: ``path`` is a folder or does not exist.
+    """
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image")
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+
+
 def image_files(folder: Path) -> list[Path]:
     """The images of ``folder`` by suffix, sorted (a stable order: the training crops'
     sampling depends on it), hidden files left out."""

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..util import image_files
+from ..util import check_image_path, image_files
 from .common import (add_max_pixels_arg, add_model_args, add_quiet_arg, add_refine_args, check_output,
                      flag, print_json, progress_bar, refine_fields, write_atomic)
 from .errors import CLIError
@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--ray distributes the images of a folder; give a folder as input")
     out = single_output(args.input, args.output, ".sgp")
     check_output(out, args.force)
+    if not is_stdio(args.input):
+        check_image_path(args.input)  # a mistyped name: before importing torch
     image = load(args.input, args.max_pixels, warn)
     quiet = args.json or args.quiet
     log = None if quiet else (lambda line: print(f"sgaplus: {line}", file=sys.stderr))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .common import (add_model_args, add_quiet_arg, add_refine_args, check_output, load_model_arg,
                      positive, print_json, progress_bar, refine_config, write_atomic)
+from .paths import is_stdio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,12 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..files import build_refiner
-    from ..images import load_image, to_pil
+    from ..util import check_image_path
 
     for out in (args.out, args.history):
         if out is not None:
             check_output(out, args.force)
     config = refine_config(args, log_every=args.log_every)  # an unknown method or parameter: before any work
+    if not is_stdio(args.image):
+        check_image_path(args.image)  # a mistyped name: before importing torch
+    from ..images import load_image, to_pil
     image = load_image(args.image)
     model = load_model_arg(args)
     refiner = build_refiner(model, config)
