@@ -56,12 +56,12 @@ def import_seconds(module: str, repeat: int) -> float | None:
     checkout has no such module)."""
     times = []
     for _ in range(repeat):
-        err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                             capture_output=True, text=True).stderr
-        rows = [line.split("|") for line in err.splitlines() if line.startswith("import time:")]
-        found = [int(r[1]) for r in rows if r[2].strip() == module]
-        if not found:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                              capture_output=True, text=True)
+        if done.returncode:
             return None
+        rows = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")]
+        found = [int(r[1]) for r in rows if r[2].strip() == module]
         times.append(max(found) / 1e6)
     return statistics.median(times)
 
