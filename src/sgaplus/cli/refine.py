@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("refine", help="refine one image's latents; print bpp, PSNR, MS-SSIM and loss "
                                       "before/after")
-    p.add_argument("image", type=Path, help="the image to refine (PNG, JPEG, WebP, TIFF, ...)")
+    p.add_argument("image", type=Path, help="the image to refine (PNG, JPEG, WebP, TIFF, ...), or '-' for "
+                                             "standard input")
     add_model_args(p)
     add_refine_args(p)
     p.add_argument("--out", type=Path, help="write the refined reconstruction (PNG)")
