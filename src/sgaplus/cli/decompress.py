@@ -87,8 +87,8 @@ def decompress_file(src: Path, out: Path, args: argparse.Namespace, models: dict
 
 
 def _line(row: dict[str, Any]) -> str:
-    return (f"{input_name(row['file'])} -> {output_name(row['output'])}: {row['width']}x{row['height']} {row['mode']}, "
-            f"{row['seconds']:.1f} s")
+    return (f"{input_name(row['file'])} -> {output_name(row['output'])}: "
+            f"{row['width']}x{row['height']} {row['mode']}, {row['seconds']:.1f} s")
 
 
 def run(args: argparse.Namespace) -> int:
