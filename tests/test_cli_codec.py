@@ -127,7 +127,8 @@ def test_decompress_with_another_model(tmp_path, capsys, tiny_sgp):
 
 def test_decompress_a_directory_or_missing_file(tmp_path, capsys):
     (tmp_path / "d").mkdir()
-    for src, message in [(tmp_path / "d", "no .sgp files in"), (tmp_path / "nope.sgp", "nope.sgp: no such file or directory")]:
+    for src, message in [(tmp_path / "d", "no .sgp files in"),
+                         (tmp_path / "nope.sgp", "nope.sgp: no such file or directory")]:
         assert_clean_failure(capsys, ["decompress", str(src), "-o", str(tmp_path / "o.png")], message, tmp_path)
 
 
