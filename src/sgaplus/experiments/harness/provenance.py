@@ -7,6 +7,7 @@ import platform
 import subprocess
 import time
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -60,9 +61,15 @@ def weights(model: LatentModel) -> dict[str, Any]:
 
 
 def source(model: LatentModel) -> str:
-    """Where the weights came from, in one string: the zoo URL, else the file's path."""
+    """Where the weights came from, in one string: the zoo URL, else the file's path, written
+    from the package (``sgaplus/weights/…``) for bundled weights so that a report reads the
+    same on every checkout."""
     w = model.meta.get("weights", {})
-    return w.get("url") or w.get("file") or "unknown"
+    if w.get("url") or not w.get("file"):
+        return w.get("url") or "unknown"
+    path = Path(w["file"]).resolve()
+    package = Path(__file__).resolve().parents[2]
+    return str(Path(package.name, path.relative_to(package))) if path.is_relative_to(package) else w["file"]
 
 
 def header(protocol: dict[str, Any], device: str | None) -> dict[str, Any]:
