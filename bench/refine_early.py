@@ -43,6 +43,8 @@ from sgaplus.util import warm_start_dir
 from sgaplus.zoo import load_model
 
 LOOPS = ("reference", "sgaplus")
+#: With --matched: the reference loop fed sgaplus's noise (``reference_refine(matched=True)``).
+MATCHED = "reference, sgaplus's noise"
 #: What the rule's outcomes say of the claim "sgaplus ends lower than the reference".
 SAYS = {HOLDS: "sgaplus lower", FAILS: "**sgaplus higher**"}
 DEFAULT_CROPS = ["kodim13:128:256:256:100"]
@@ -98,12 +100,13 @@ def run(loop: str, model: LatentModel, x: Tensor, method: str, iters: int, check
     """True loss at each checkpoint of one run of ``loop``."""
     judge = Refiner(model, method=method, precision="fp32", device="cpu")
     kept: dict[int, tuple[Tensor, Tensor]] = {}
-    if loop == "reference":
+    if loop in ("reference", MATCHED):
         def on_step(t: int, y: Tensor, z: Tensor) -> None:
             if t in checkpoints:
                 kept[t] = (copy(y), copy(z))
 
-        y, z = reference_refine(model, x, judge.method, iters, seed=seed, on_step=on_step)
+        y, z = reference_refine(model, x, judge.method, iters, seed=seed, on_step=on_step,
+                                matched=loop == MATCHED)
         final = judge.evaluate(x, model.quantize(y, z))[0][0].loss
     else:
         # Copies at multiples of the checkpoints' gcd; the history's own noise stream
@@ -146,6 +149,8 @@ def main() -> None:
                        help="iterations at which the true loss is taken (default 100,500,2000)")
         p.add_argument("--model", default=str(warm_start_dir() / "msh_N128_M192_lmbda0.0067.pt"))
         p.add_argument("--method", default="ssl")
+        p.add_argument("--matched", action="store_true",
+                       help="also run the reference loop with sgaplus's noise (same draws, same law)")
 
     args = _env.parse_args(__doc__, "docs/bench/refine_early.md", "one 64x64 crop, 20 iterations, 3 seeds",
                            extra=extra)
@@ -170,13 +175,15 @@ def main() -> None:
     say("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     pooled: dict[int, list[np.ndarray]] = {}
     runs: list[str] = []
+    matched: list[str] = []
+    loops = LOOPS + ((MATCHED,) if args.matched else ())
     for crop in crops:
         x = crop.load()
         cps = [t for t in points if t <= crop.iters] or [crop.iters]
         before = evaluate(model, x)[0].loss
-        res: dict[str, list[dict[int, float]]] = {loop: [] for loop in LOOPS}
+        res: dict[str, list[dict[int, float]]] = {loop: [] for loop in loops}
         for s in seeds:
-            for loop in LOOPS:  # alternating, so the shared CPU's load falls on both alike
+            for loop in loops:  # alternating, so the shared CPU's load falls on both alike
                 clock = _env.Clock()
                 res[loop].append(run(loop, model, x, args.method, max(cps), cps, s))
                 wall = clock.lap()[0]
@@ -192,6 +199,21 @@ def main() -> None:
             say(f"| {crop} (before {before:.5f}) | {crop.size}x{crop.size} | {t} | {len(seeds)} | "
                 f"{ref.mean():.5f} ± {ref.std(ddof=1):.5f} | {sgp.mean():.5f} ± {sgp.std(ddof=1):.5f} | "
                 f"{rel.mean():+.3f} % | {-est.mean / est.se:+.2f} | {SAYS.get(est.outcome, est.outcome)} |")
+            if args.matched:
+                same = np.array([r[t] for r in res[MATCHED]])
+                law = Estimate.of(100 * (ref - same)[:, None] / ref.mean())
+                matched.append(f"| {crop} | {t} | {len(seeds)} | {np.abs(sgp - same).max():.2e} | "
+                               f"{-law.mean:+.3f} % | {-law.mean / law.se:+.2f} |")
+    if matched:
+        say()
+        say(f"Matched noise: `{MATCHED}` draws sgaplus's logistic samples (seed for seed, in its "
+            f"order) as Gumbel pairs (0, L), so against sgaplus it differs by code alone, against the "
+            f"reference by the noise draws alone (the same law).")
+        say()
+        say("| crop | iterations | seeds | max \\|sgaplus − matched\\| | matched − reference | in SE |")
+        say("|---|---:|---:|---:|---:|---:|")
+        for line in matched:
+            say(line)
     if len(crops) > 1:
         say()
         say("Pooled over the crops that reach each checkpoint (samples: seeds × crops, in %):")

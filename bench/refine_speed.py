@@ -62,10 +62,17 @@ GPU_BATCH = 8
 
 def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int, *,
                      lr: float = 0.005, seed: int = 0, on_iter: OnIter | None = None,
-                     on_step: OnStep | None = None) -> tuple[Tensor, Tensor]:
+                     on_step: OnStep | None = None, matched: bool = False) -> tuple[Tensor, Tensor]:
     """The baseline (a); returns the refined (y, z). ``on_step`` sees the latents after every
-    step (detached, not to be modified): :func:`reference_log` is the reference code's."""
+    step (detached, not to be modified): :func:`reference_log` is the reference code's.
+
+    ``matched``: the noise sgaplus's Refiner draws with ``seed`` instead of
+    ``F.gumbel_softmax``'s, each logistic sample L as the Gumbel pair (0, L) (the softmax
+    of two sees only their difference, so the law is the same): the loops then differ by
+    their code alone, not by their noise.
+    """
     torch.manual_seed(seed)  # F.gumbel_softmax draws from the global generator
+    gen = torch.Generator(x.device).manual_seed(seed) if matched else None
     schedule = get_schedule(method.default_schedule)
     with torch.no_grad():
         y, z = model.analysis(pad(x))
@@ -76,7 +83,12 @@ def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int
     def relax(v: Tensor, tau: float) -> Tensor:
         floor, ceil = torch.floor(v), torch.ceil(v)
         d = ops.clamp_distance(torch.stack([v - floor, ceil - v], dim=-1))
-        w = F.gumbel_softmax(method.log_prob(d) / tau, tau=tau, hard=False)
+        logits = method.log_prob(d) / tau
+        if gen is None:
+            w = F.gumbel_softmax(logits, tau=tau, hard=False)
+        else:
+            gumbel = torch.stack([torch.zeros_like(v), method.draw(v, gen)], dim=-1)
+            w = ((logits + gumbel) / tau).softmax(-1)
         return w[..., 0] * floor + w[..., 1] * ceil
 
     for t in range(iters):
