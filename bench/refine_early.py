@@ -17,8 +17,14 @@ difference of two independent runs, and the verdict is the project's one rule
 (``sgaplus.experiments.harness.verdict``) on those differences, per crop and checkpoint and
 pooled over the crops (in % of the reference's mean).
 
-    python bench/refine_early.py [--crop IMAGE:TOP:LEFT:SIZE:ITERS ...] [--seeds 6]
-        [--checkpoints 100,500,2000] [--model PATH] [--method ssl]  ->  docs/bench/refine_early.md
+    python bench/refine_early.py [--crop IMAGE:TOP:LEFT:SIZE:ITERS ...] [--seeds 6] [--matched]
+        [--checkpoints 100,500,2000] [--model PATH] [--method ssl] [--out REPORT]
+
+The committed reports (summary and finding: docs/bench/refine_early.md):
+
+    ... --seeds 3 --matched --crop kodim23:192:320:128:500 --crop kodim19:64:64:256:100
+        --out docs/bench/refine_early_500.md
+    ... --seeds 3 --crop kodim19:64:64:128:2000 --out docs/bench/refine_early_2000.md
 """
 
 from __future__ import annotations
@@ -152,7 +158,7 @@ def main() -> None:
         p.add_argument("--matched", action="store_true",
                        help="also run the reference loop with sgaplus's noise (same draws, same law)")
 
-    args = _env.parse_args(__doc__, "docs/bench/refine_early.md", "one 64x64 crop, 20 iterations, 3 seeds",
+    args = _env.parse_args(__doc__, "docs/bench/refine_early_run.md", "one 64x64 crop, 20 iterations, 3 seeds",
                            extra=extra)
     crops = args.crop or [Crop.parse(c) for c in DEFAULT_CROPS]
     points = sorted({int(c) for c in args.checkpoints.split(",")})
@@ -210,7 +216,7 @@ def main() -> None:
             f"order) as Gumbel pairs (0, L), so against sgaplus it differs by code alone, against the "
             f"reference by the noise draws alone (the same law).")
         say()
-        say("| crop | iterations | seeds | max \\|sgaplus − matched\\| | matched − reference | in SE |")
+        say("| crop | iterations | seeds | max \\|sgaplus − matched\\| (loss) | matched − reference | in SE |")
         say("|---|---:|---:|---:|---:|---:|")
         for line in matched:
             say(line)
