@@ -108,8 +108,8 @@ class TwoClass(Relaxation):
     ``w (1 - w)`` then exactly 0, while the reference's softmax keeps the small weight and
     its gradient. Adam scales such gradients (around its eps, 1e-8) up to steps of about
     its lr, so a loop that dropped them froze every latent leaning hard towards its ceiling
-    and moved those leaning towards their floor (in 51 of 12288 latents of a 128x128 crop
-    at the first step; docs/bench/refine_early.md).
+    but moved those leaning towards their floor, and left the reference's trajectory
+    (docs/bench/refine_early.md).
     """
 
     classes: ClassVar[int] = 2
