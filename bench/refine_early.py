@@ -22,9 +22,11 @@ pooled over the crops (in % of the reference's mean).
 
 The committed reports (summary and finding: docs/bench/refine_early.md):
 
-    ... --seeds 3 --matched --crop kodim23:192:320:128:500 --crop kodim19:64:64:256:100
+    ... --seeds 3 --matched --crop kodim19:64:64:128:500 --crop kodim23:192:320:128:500
         --out docs/bench/refine_early_500.md
     ... --seeds 3 --crop kodim19:64:64:128:2000 --out docs/bench/refine_early_2000.md
+    ... --seeds 3 --matched --crop kodim19:64:64:128:100 --checkpoints 20,50,100
+        --out docs/bench/refine_early_matched.md
 """
 
 from __future__ import annotations
