@@ -54,15 +54,25 @@ PROFILE_NOTE = (
     "peak); `mm`, `mul`, `pow`, `div_`, `sqrt_`, `addcmul_` are mostly the inverse-GDN "
     "kernel's blocks; the rest is the relaxation, the rates and Adam on the latents.")
 OnIter = Callable[[int], None]
+#: Called with (iterations done, y, z) after each step: where a caller copies the latents.
+OnStep = Callable[[int, Tensor, Tensor], None]
 #: Images per batch of the batched GPU variant.
 GPU_BATCH = 8
 
 
 def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int, *,
                      lr: float = 0.005, seed: int = 0, on_iter: OnIter | None = None,
-                     ) -> tuple[Tensor, Tensor, list[float]]:
-    """The baseline (a); returns the refined (y, z) and the true loss of every iteration."""
+                     on_step: OnStep | None = None, matched: bool = False) -> tuple[Tensor, Tensor]:
+    """The baseline (a); returns the refined (y, z). ``on_step`` sees the latents after every
+    step (detached, not to be modified): :func:`reference_log` is the reference code's.
+
+    ``matched``: the noise sgaplus's Refiner draws with ``seed`` instead of
+    ``F.gumbel_softmax``'s, each logistic sample L as the Gumbel pair (0, L) (the softmax
+    of two sees only their difference, so the law is the same): the loops then differ by
+    their code alone, not by their noise.
+    """
     torch.manual_seed(seed)  # F.gumbel_softmax draws from the global generator
+    gen = torch.Generator(x.device).manual_seed(seed) if matched else None
     schedule = get_schedule(method.default_schedule)
     with torch.no_grad():
         y, z = model.analysis(pad(x))
@@ -73,10 +83,14 @@ def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int
     def relax(v: Tensor, tau: float) -> Tensor:
         floor, ceil = torch.floor(v), torch.ceil(v)
         d = ops.clamp_distance(torch.stack([v - floor, ceil - v], dim=-1))
-        w = F.gumbel_softmax(method.log_prob(d) / tau, tau=tau, hard=False)
+        logits = method.log_prob(d) / tau
+        if gen is None:
+            w = F.gumbel_softmax(logits, tau=tau, hard=False)
+        else:
+            gumbel = torch.stack([torch.zeros_like(v), method.draw(v, gen)], dim=-1)
+            w = ((logits + gumbel) / tau).softmax(-1)
         return w[..., 0] * floor + w[..., 1] * ceil
 
-    true: list[float] = []
     for t in range(iters):
         tau = schedule(t)
         z_t = relax(z, tau)
@@ -86,14 +100,27 @@ def reference_refine(model: LatentModel, x: Tensor, method: TwoClass, iters: int
         opt.zero_grad()
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            z_h = torch.round(z)
-            s_h, m_h = model.hyper_synthesis(z_h, y.shape)
-            terms, _ = rd_terms(model, x, torch.round(y - m_h) + m_h, z_h, s_h, m_h)
-            true.append(float(terms.loss(model.lmbda).mean()))
+        if on_step is not None:
+            on_step(t + 1, y.detach(), z.detach())
         if on_iter is not None:
             on_iter(t + 1)
-    return y.detach(), z.detach(), true
+    return y.detach(), z.detach()
+
+
+def reference_log(model: LatentModel, x: Tensor) -> OnStep:
+    """What the reference code does after every step: the true loss, one no-grad forward
+    with hard rounding (part of its cost; it draws no random number, so leaving it out
+    does not move the trajectory)."""
+    true: list[float] = []
+
+    @torch.no_grad()
+    def log(t: int, y: Tensor, z: Tensor) -> None:
+        z_h = torch.round(z)
+        s_h, m_h = model.hyper_synthesis(z_h, y.shape)
+        terms, _ = rd_terms(model, x, torch.round(y - m_h) + m_h, z_h, s_h, m_h)
+        true.append(float(terms.loss(model.lmbda).mean()))
+
+    return log
 
 
 def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: int,
@@ -102,8 +129,9 @@ def run_loop(variant: str, model: LatentModel, x: Tensor, method: str, iters: in
     dev = default_device()
     if variant.startswith("reference"):
         checker = Refiner(model, method=method, precision="fp32", device=dev)
-        y, z, _ = reference_refine(model.to(dev), x.to(dev), checker.method, iters, seed=seed,
-                                   on_iter=on_iter)
+        model, x = model.to(dev), x.to(dev)
+        y, z = reference_refine(model, x, checker.method, iters, seed=seed, on_iter=on_iter,
+                                on_step=reference_log(model, x))
         return checker.evaluate(x, model.quantize(y, z))[0][0].loss
     refiner = Refiner(model, method=method, iters=iters, precision=variant.split()[1], seed=seed,
                       device=dev)

@@ -236,3 +236,26 @@ def test_gumbel_softmax_closed_form_matches_stacked_softmax_in_distribution():
     ref = w[:, 1]  # floor 0, ceil 1
     assert abs(ours.mean() - ref.mean()) < 3e-3
     assert abs(ours.std() - ref.std()) < 3e-3
+
+
+@pytest.mark.parametrize("name", ["ssl", "atanh", "linear"])
+def test_closed_form_keeps_the_gradient_of_a_saturated_weight(name):
+    """Where one candidate's weight is ~1 (either side), the closed form's fp32 gradient is
+    the stacked softmax's with the same noise (Gumbel pair (0, L)), taken in float64: fp32
+    sigmoid saturates at 1 above ~17, and a weight taken as sigmoid(x) there had gradient
+    exactly 0 on the ceiling side only; Adam turns such gradients (~1e-8) into steps of
+    about its lr."""
+    m = get_relaxation(name)
+    tau = 0.35  # logits / tau^2 of 7-75: weights from unsaturated to 1 - 1e-32
+    v = torch.tensor([2.02, 2.1, 2.3, 2.7, 2.9, 2.98, -1.03, -1.97])
+    noise = torch.tensor([0.5, -1.0, 2.0, -2.0, 1.0, -0.5, 0.3, -0.3])
+    ours = v.clone().requires_grad_(True)
+    m.apply(ours, tau, noise).sum().backward()
+    ref = v.double().requires_grad_(True)
+    floor, ceil = torch.floor(ref), torch.ceil(ref)
+    d = torch.stack([ref - floor, ceil - ref], dim=-1).clamp(-1 + 1e-5, 1 - 1e-5)
+    gumbel = torch.stack([torch.zeros_like(ref), noise.double()], dim=-1)
+    w = ((m.log_prob(d) / tau + gumbel) / tau).softmax(-1)
+    (w[..., 0] * floor + w[..., 1] * ceil).sum().backward()
+    assert (ref.grad != 0).all()  # some as small as 1e-28: still fp32 numbers
+    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-2, atol=0)

@@ -85,6 +85,14 @@ class TwoClass(Relaxation):
     sample L. This is the same distribution as the stacked softmax but needs one
     random number and no (..., 2) intermediate per element. ``v_hat`` is
     ``floor + w_c * (ceil - floor)``, so an integer ``v`` stays put.
+
+    The smaller of the two weights is the one computed (``w_c = 1 - sigmoid(-x)`` for
+    x > 0): in fp32 ``sigmoid(x)`` is exactly 1 above x ≈ 17 and autograd's derivative
+    ``w (1 - w)`` then exactly 0, while the reference's softmax keeps the small weight and
+    its gradient. Adam scales such gradients (around its eps, 1e-8) up to steps of about
+    its lr, so a loop that dropped them froze every latent leaning hard towards its ceiling
+    but moved those leaning towards their floor, and left the reference's trajectory
+    (docs/bench/refine_early.md).
     """
 
     #: Whether Gumbel (logistic) noise is added; deterministic annealing sets False.
@@ -115,4 +123,6 @@ class TwoClass(Relaxation):
         z = (log_p[..., 1] - log_p[..., 0]) / (tau * tau)
         if noise is not None:
             z = z + noise / tau
-        return floor + torch.sigmoid(z) * (ceil - floor)
+        up = z > 0
+        small = torch.sigmoid(torch.where(up, -z, z))  # the smaller weight, exact in its tail
+        return torch.where(up, ceil - small * (ceil - floor), floor + small * (ceil - floor))
