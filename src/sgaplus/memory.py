@@ -33,21 +33,23 @@ from __future__ import annotations
 
 import re
 
-#: Bytes of the process, torch and the model at any image size (fits: 876 and 971 MiB in
-#: two runs of bench/refine_memory.py; the whole-image term below covers the difference).
+#: Bytes of the process, torch and the model at any image size (fits: 876, 971 and 970 MiB
+#: in three runs of bench/refine_memory.py; the whole-image term below covers the difference).
 BASE = 900 * 2**20
 
-#: Bytes per (padded) image pixel that tiling does not remove (fits: 159 and 158; 273
+#: Bytes per (padded) image pixel that tiling does not remove (fits: 159, 158 and 139; 273
 #: before the relaxation and rate ran in bands): see the module docstring.
 WHOLE_PER_PIXEL = 200
 
-#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187 and 789): the heaviest
+#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187, 789 and 816): the heaviest
 #: pass, the loop's g_s forward and backward.
 PIECE_PER_PIXEL = 1_250
 
-#: Share added to the fitted estimate, which is a fit to single runs: peaks of the same
-#: size and tile differed by up to 6 % between runs (bench/refine_memory.py, 12 MP in
-#: 64-latent tiles: 4545 and 4796 MiB with kept memory), with the layout of glibc's heap.
+#: Share added to the estimate, so the chooser leaves it free: peak RSS depends on how
+#: glibc's heap fragments (with the tiles' shapes and the order of frees), which a linear
+#: fit does not see. bench/refine_memory.py (docs/bench/refine_memory.md): the least-squares
+#: fit to small runs put a 12 MP photo in 109-latent tiles at about 5300 MiB, it peaked at 6844;
+#: the constants above, without the margin, at 7391; with it, 8130, in a budget of 8192.
 MARGIN = 0.10
 
 #: Smallest tile edge (latents) :func:`tile_size` goes down to: below it the halo
