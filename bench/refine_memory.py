@@ -11,8 +11,8 @@ tile in latents (16 pixels each) the run used; "one piece" is the untiled fast p
 
 The fit section refines at small sizes in one piece and by small tiles and fits
 ``sgaplus.memory``'s three coefficients (base, bytes per image pixel, bytes per
-pixel of one piece) by least squares; the module's constants are set from it,
-rounded up.
+pixel of one piece) by least squares; the module's constants are set above it,
+and its estimate adds ``memory.MARGIN`` (the "estimate" column includes it).
 
 ``--before DIR`` measures the fixed-tile rows a second time with another version's
 sources (``DIR/src`` first on the path, e.g. ``git archive REV src | tar -x -C DIR``),

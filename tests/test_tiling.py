@@ -136,6 +136,25 @@ def test_tiled_refinement_ends_on_the_same_latents(request, photo, fixture):
     torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("height, width", [(3000, 4000), (4248, 5664)])  # 12 and 24 MP photos
+def test_budget_leaves_the_margin_free_at_the_default(height, width):
+    """The chooser against the model's constants: the largest tile whose fitted peak plus
+    MARGIN fits the default budget, i.e. a fitted peak at most 1 / 1.1 of it."""
+    halo = 4
+    tile = memory.tile_size(1, height, width, memory.DEFAULT_BUDGET, halo)
+    assert tile is not None and memory.MIN_TILE <= tile < width // 16
+
+    def fitted(tile: int) -> float:  # the model spelled out from its constants
+        window = (tile + 2 * halo) * 16
+        piece = min(window, memory.padded(height)) * min(window, memory.padded(width))
+        pixels = memory.padded(height) * memory.padded(width)
+        return memory.BASE + memory.WHOLE_PER_PIXEL * pixels + memory.PIECE_PER_PIXEL * piece
+
+    assert fitted(tile) * (1 + memory.MARGIN) <= memory.DEFAULT_BUDGET < fitted(tile + 1) * (1 + memory.MARGIN)
+    assert memory.need(1, height, width, tile, halo) == int(fitted(tile) * (1 + memory.MARGIN))
+    assert memory.MARGIN >= 0.1  # the margin README.md states
+
+
 def test_budget_picks_one_piece_the_largest_tile_or_refuses():
     gib = 2**30
     assert memory.tile_size(1, 512, 768, memory.DEFAULT_BUDGET, 4) is None
@@ -144,7 +163,7 @@ def test_budget_picks_one_piece_the_largest_tile_or_refuses():
     assert memory.need(1, 3000, 4000, tile, 4) <= memory.DEFAULT_BUDGET < memory.need(1, 3000, 4000, tile + 1, 4)
     assert memory.tile_size(1, 3000, 4000, 64 * gib, 4) is None
     assert memory.tile_size(1, 4248, 5664, memory.DEFAULT_BUDGET, 4) is not None  # 24 MP fits
-    with pytest.raises(ValueError, match=r"8000x6000 needs about 10\.\d GiB, more than --max-memory 8\.0 GiB"):
+    with pytest.raises(ValueError, match=r"8000x6000 needs about 11\.0 GiB, more than --max-memory 8\.0 GiB"):
         memory.tile_size(1, 6000, 8000, memory.DEFAULT_BUDGET, 4)
     assert memory.parse_size("8G") == memory.parse_size("8GiB") == memory.parse_size("8") == 8 * gib
     assert memory.parse_size("1500M") == 1500 * 2**20

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor
 
 from . import memory, tiling
+from .allocator import release_freed_memory
 from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
 from .loss import Metrics, RDTerms, bits, hard_metrics, price, psnr_8bit, rates
@@ -274,6 +275,22 @@ class Refiner:
             terms = self._terms(x, y_tilde, z_tilde, scales, means, tile)[0]
         return terms.loss(self.lmbda)
 
+    def _step(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, z: Tensor, tau: float,
+              gen: torch.Generator, tile: int | None) -> Tensor:
+        """One Adam step of the method's loss on (y, z), in one piece or by tiles of ``tile``
+        latents; returns the per-image losses. What the step made is gone when it returns."""
+        if tile is None:
+            z_tilde = self.method(z, tau, gen)
+            y_tilde, scales, means = self.model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
+            terms = self._terms(x, y_tilde, z_tilde, scales, means)[0]
+        else:
+            terms = self._tiled_terms(x, y, z, tau, gen, tile)
+        losses = terms.loss(self.lmbda)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+        return losses.detach()
+
     def refine(self, x: Tensor, progress: ProgressFn | None = None,
                start: tuple[Tensor, Tensor] | None = None) -> RefineResult:
         """Refine a batch ``x`` (B, 3, H, W) in [0, 1] of one size; any H, W. ``start``: the
@@ -294,10 +311,13 @@ class Refiner:
         else:
             with torch.no_grad():
                 y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
+        release_freed_memory()  # after each pass over the whole image (sgaplus.allocator)
         hard = model.quantize(y0, z0)
+        release_freed_memory()
         before, x_hat = self.evaluate(x, hard, tile)
         if tile is not None:  # in tiles memory is short: the unrefined result is not kept
             del hard, x_hat
+        release_freed_memory()
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
@@ -314,17 +334,7 @@ class Refiner:
                 tau = self.schedule(t)
                 if self.config.lr_decay == "linear":
                     opt.param_groups[0]["lr"] = lr * (1 - t / self.stop_args["max_iters"])
-                if tile is None:
-                    z_tilde = self.method(z, tau, gen)
-                    y_tilde, scales, means = model.latents(y, z_tilde,
-                                                           lambda v: self.method(v, tau, gen))
-                    terms = self._terms(xd, y_tilde, z_tilde, scales, means)[0]
-                else:
-                    terms = self._tiled_terms(xd, y, z, tau, gen, tile)
-                losses = terms.loss(self.lmbda)
-                opt.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                opt.step()
+                losses = self._step(opt, xd, y, z, tau, gen, tile)
                 t += 1
                 if self.check_every and (t % self.check_every == 0 or stop.done(t, 0.0)):
                     true, psnr, hard_terms = self._true_losses(xd, y.detach(), z.detach(), tile)
@@ -341,13 +351,18 @@ class Refiner:
                         if self.distortion is MS_SSIM:
                             history[-1]["ms_ssim"] = float(1 - hard_terms.distortion[i])
                 if progress is not None:
-                    progress(t, tau, float(losses.detach().mean()))
+                    progress(t, tau, float(losses.mean()))
 
         after = before
+        del opt  # Adam's moments
+        y.grad = z.grad = None
+        release_freed_memory()
         if t or tile is not None:  # with no iteration in one piece the base result stands
             # NCHW again, so the figures and the symbols do not depend on the loop's layout.
             hard = model.quantize(y.contiguous(), z.contiguous())
+            release_freed_memory()
             after, x_hat = self.evaluate(x, hard, tile)
+            release_freed_memory()
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - began, x_hat=x_hat.cpu(),
                             latents=(y.detach().contiguous().cpu(), z.detach().contiguous().cpu()),
