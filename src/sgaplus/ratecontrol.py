@@ -50,9 +50,10 @@ MAX_CORRECTIONS = 3
 CORRECTION = 0.25
 WARM_REACH = 1.0
 
-#: After the first refinement has shown what refinement adds to this image, rate control
-#: moves to another model when that one needs a λ this many octaves nearer its own.
-SWITCH = 0.5
+#: The refinement work one image may take, in whole refinements (a correction counts
+#: ``CORRECTION``): the issue's "at most 2x one compression"; the unrefined files and
+#: model loads add a few per cent.
+BUDGET = 2.0
 
 #: Tolerance windows: a bpp/size file within 3 % below the target, a PSNR within 0.1 dB above.
 SIZE_WINDOW = 0.03
@@ -170,6 +171,9 @@ class _Search(Generic[T]):
         self.low, self.high = (self.goal - window, self.goal) if target.kind == "size" \
             else (self.goal, self.goal + window)
         self.aim = (self.low + self.high) / 2
+        # The last file the budget allows gets no correction: it aims a quarter of the
+        # window off the middle, away from the side that misses the target.
+        self.safe = self.aim + (self.high - self.low) / 4 * (-1 if target.kind == "size" else 1)
         a_b, s_b, a_p, s_p = coefficients(iters)
         self.shift, self.slope = (a_b, s_b) if target.kind == "size" else (a_p, s_p)
         self.tried: list[Probe[T]] = []
@@ -227,23 +231,23 @@ class _Search(Generic[T]):
             f"{self.target.describe()} is out of reach of {family} (λ within {2 ** SPAN:g}x of "
             f"each model's own){predicted}; the nearest file: {self.nearest()}")
 
-    def step(self, points: list[tuple[float, float, Probe[T]]]) -> float:
+    def step(self, points: list[tuple[float, float, Probe[T]]], aim: float) -> float:
         """The next k on one model from its measured (k, value) points: between the nearest
-        points either side of the aim once they bracket it (regula falsi: a secant through
+        points either side of ``aim`` once they bracket it (regula falsi: a secant through
         the last two can leave the bracket where refinement's response bends), else a
         secant through the last two, else the predicted slope from the last point."""
-        below = [p for p in points if p[1] < self.aim]
-        above = [p for p in points if p[1] >= self.aim]
+        below = [p for p in points if p[1] < aim]
+        above = [p for p in points if p[1] >= aim]
         if below and above:
             (k0, v0, _), (k1, v1, _) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
             if v1 > v0:
-                return k0 + (self.aim - v0) * (k1 - k0) / (v1 - v0)
+                return k0 + (aim - v0) * (k1 - k0) / (v1 - v0)
         slope = self.slope
         if len(points) > 1:
             (k0, v0, _), (k1, v1, _) = points[-2], points[-1]
             if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
                 slope = (v1 - v0) / (k1 - k0)
-        return points[-1][0] + (self.aim - points[-1][1]) / slope
+        return points[-1][0] + (aim - points[-1][1]) / slope
 
     def run(self) -> tuple[Probe[T], list[Probe[T]]]:
         base: dict[int, float] = {}
@@ -262,34 +266,55 @@ class _Search(Generic[T]):
             unit = "bpp" if self.target.kind == "size" else "dB"
             figure = 2 ** predicted if unit == "bpp" else predicted
             raise self.unreachable(f": at best about {figure:.4g} {unit} predicted")
+        # The rate axis: models in order, each over λ_m/4 .. λ_m·4 (k in ±SPAN), adjacent
+        # ones overlapping. The search stays on the model it refined first (a correction
+        # there is a quarter of a refinement) and moves to the neighbour only when this
+        # image's points say the target lies beyond that model's reach; a model it comes
+        # back to continues from its own points and latents.
         shift = self.shift
-        points: list[tuple[float, float, Probe[T]]] = []  # (k, value, probe) on model i
-        for _ in range(1 + MAX_CORRECTIONS):
-            near = [p for p in points if abs(p[0] - k) <= WARM_REACH]
+        points: dict[int, list[tuple[float, float, Probe[T]]]] = {}  # model -> (k, value, probe)
+        spent, corrections, reach = 0.0, 0, False
+
+        def next_k(j: int, aim: float) -> float:
+            mine = points.get(j)
+            k = self.step(mine, aim) if mine else (aim - base[j] - shift) / self.slope
+            return max(-SPAN, min(SPAN, k))
+
+        while True:
+            mine = points.setdefault(i, [])
+            k = next_k(i, self.aim)
+            if any(abs(p[0] - k) < 1e-9 for p in mine):  # tried: nothing new within reach
+                break
+            near = [p for p in mine if abs(p[0] - k) <= WARM_REACH]
             start = min(near, key=lambda p: abs(p[1] - self.aim))[2] if near else None
+            cost = 1.0 if start is None else CORRECTION
+            if spent + cost > BUDGET or (start is not None and corrections == MAX_CORRECTIONS):
+                break
+            spent, corrections = spent + cost, corrections + (start is not None)
+            if spent + CORRECTION > BUDGET or corrections == MAX_CORRECTIONS:
+                k = next_k(i, self.safe)  # the last file: aimed at the safe side of the window
             probe = self.make(i, k, start)
             if self.hit(probe):
                 break
             if start is None:  # a whole refinement: what refinement adds to *this* image
                 shift = self.value(probe) - base[i] - self.slope * k
-            points.append((k, self.value(probe), probe))
-            new_k = max(-SPAN, min(SPAN, self.step(points)))
-            # With this image's own shift another model may now need a smaller move of λ
-            # (judged once, after the first refinement, so the search never oscillates).
-            first = len(self.tried) == len(base) + 1
-            if first:
-                self.walk(base, i, shift)
-            need = {j: (self.aim - v - shift) / self.slope for j, v in base.items()}
-            j = min(need, key=lambda m: abs(need[m]))
-            if first and j != i and abs(need[j]) + SWITCH < abs(new_k):
-                i, k, points = j, max(-SPAN, min(SPAN, need[j])), []
+            mine.append((k, self.value(probe), probe))
+            want = self.step(mine, self.aim)
+            if abs(want) <= SPAN:
                 continue
-            if new_k == k:  # at the limit and still short: the trend cannot reach the target
-                break
-            k = new_k
+            # Beyond this model's reach: on to the neighbour in that direction, unless the
+            # family ends there or a whole refinement no longer fits (then this model's
+            # limit, the nearest it gets, if not tried yet).
+            j = i + (1 if want > 0 else -1)
+            reach = not 0 <= j < len(self.candidates)
+            if reach or spent + 1.0 > BUDGET and not points.get(j):
+                continue
+            if j not in base:
+                base[j] = self.value(self.make(j, None))
+            i = j
         found = self.best()
         if found is None:
-            if abs(k) < SPAN:
+            if not reach:
                 runs = sum(p.lmbda is not None for p in self.tried)
                 raise TargetNotReached(f"{self.target.describe()} not met in {runs} refinements; the "
                                        f"nearest file: {self.nearest()}")
