@@ -26,7 +26,7 @@ near that model's own. Here the family is the first knob and λ the second:
    beyond the model's reach does the search move on to the neighbour in that direction (a
    whole refinement, at the λ the first file's shift predicts); a model it comes back to
    continues from its own points. All of it within :data:`BUDGET`; the last file the
-   budget allows aims at the safe side of the window.
+   budget allows, when none so far meets the target, aims at the safe side of the window.
 
 Every probe is a real file, so the result is the best one that meets the target: within
 the tolerance window if one is, then for a size the highest PSNR, for a PSNR the fewest
@@ -176,8 +176,8 @@ class _Search(Generic[T]):
         self.low, self.high = (self.goal - window, self.goal) if target.kind == "size" \
             else (self.goal, self.goal + window)
         self.aim = (self.low + self.high) / 2
-        # The last file the budget allows gets no correction: it aims a quarter of the
-        # window off the middle, away from the side that misses the target.
+        # The last file the budget allows, when none so far meets the target, aims a
+        # quarter of the window off the middle, away from the side that misses it.
         self.safe = self.aim + (self.high - self.low) / 4 * (-1 if target.kind == "size" else 1)
         a_b, s_b, a_p, s_p = coefficients(iters)
         self.shift, self.slope = (a_b, s_b) if target.kind == "size" else (a_p, s_p)
@@ -295,8 +295,8 @@ class _Search(Generic[T]):
             if spent + cost > BUDGET:
                 break
             spent += cost
-            if spent + CORRECTION > BUDGET:
-                k = next_k(i, self.safe)  # the last file: aimed at the safe side of the window
+            if spent + CORRECTION > BUDGET and self.best() is None:
+                k = next_k(i, self.safe)  # the last chance to meet the target at all
             probe = self.make(i, k, start)
             if self.hit(probe):
                 break
