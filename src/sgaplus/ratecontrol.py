@@ -22,7 +22,7 @@ near that model's own. Here the family is the first knob and λ the second:
    or, once two measured points lie either side of the aim, between them (regula falsi).
    A correction continues from that model's refined latents of the nearest λ for
    :data:`CORRECTION` of the iterations (λ moved a little, so the latents need to move a
-   little): half a refinement. Only when this image's points put the target
+   little): a quarter of a refinement. Only when this image's points put the target
    beyond the model's reach does the search move on to the neighbour in that direction (a
    whole refinement, at the λ the first file's shift predicts); a model it comes back to
    continues from its own points. All of it within :data:`BUDGET`; the last file the
@@ -48,15 +48,16 @@ from typing import Callable, Generic, TypeVar
 SPAN = 2.0
 
 #: The share of a refinement's iterations a correction runs, continuing from refined
-#: latents of the same model (on another model it is a whole refinement). Half: a
-#: correction of 250 iterations continuing for 125 from latents refined at 2x or 1/2 the
-#: λ ended within 0.3-1.1 % of a whole refinement's true loss, for 62 within 1.5-4 %
-#: (one 128x128 BSDS crop, sgaplus-msh:3; the commit adding this line has the figures).
-CORRECTION = 0.5
+#: latents of the same model (on another model it is a whole refinement): a quarter, so
+#: that four fit in the budget. The price: a correction of 250 iterations continuing for
+#: 62 from latents refined at 2^±0.5 .. 2^±2 times the λ ended 1.5-4 % above a whole
+#: refinement's true loss at that λ, for 125 0.3-1.1 % (one 128x128 BSDS crop,
+#: sgaplus-msh:3; see the commit adding these lines).
+CORRECTION = 0.25
 
 #: The refinement work one image may take, in whole refinements (a correction counts
 #: ``CORRECTION``): the issue's "at most 2x one compression", i.e. the first refinement
-#: and two corrections, or a move to another model; the unrefined files and model
+#: and four corrections, or a move to another model; the unrefined files and model
 #: loads add a few per cent.
 BUDGET = 2.0
 
@@ -273,7 +274,7 @@ class _Search(Generic[T]):
             raise self.unreachable(f": at best about {figure:.4g} {unit} predicted")
         # The rate axis: models in order, each over λ_m/4 .. λ_m·4 (k in ±SPAN), adjacent
         # ones overlapping. The search stays on the model it refined first (a correction
-        # there is half a refinement) and moves to the neighbour only when this
+        # there is a quarter of a refinement) and moves to the neighbour only when this
         # image's points say the target lies beyond that model's reach; a model it comes
         # back to continues from its own points and latents.
         shift = self.shift
