@@ -219,7 +219,7 @@ def test_compress_hits_a_bpp_target_across_models(tmp_path, capsys, images, whic
     matter): the file is within 3 % of it and never above, the header records the λ chosen,
     and --json names the model, λ and every file made."""
     image = images[which]
-    opts = ["--effort", "2"]
+    opts = ["--effort", "3"]
     low = compress(capsys, image, tmp_path / "q4.sgp", "-q", "4", *opts)["bpp"]
     high = compress(capsys, image, tmp_path / "q6.sgp", "-q", "6", *opts)["bpp"]
     target = round((low * high) ** 0.5, 4)
