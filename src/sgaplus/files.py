@@ -101,7 +101,7 @@ def load_models(model: str | LatentModel, target: Target | None = None, *, lmbda
     model's, whose λ is in other units) the one model from ``lmbda``."""
     from .pipeline import RatePlan
     from .ratecontrol import Candidate
-    from .zoo import load_model, rate_family
+    from .zoo import DEFAULT_QUALITY, SGAPLUS_FAMILY, load_model, rate_family
 
     members = rate_family(model) if isinstance(model, str) and target is not None and distortion is None \
         else None
@@ -113,7 +113,8 @@ def load_models(model: str | LatentModel, target: Target | None = None, *, lmbda
         else model
     if target is None:
         return loaded, None
-    spec = model if isinstance(model, str) else loaded.name
+    spec = loaded.name if not isinstance(model, str) else \
+        f"{SGAPLUS_FAMILY}:{DEFAULT_QUALITY}" if model == "default" else model  # what --model takes
     return loaded, RatePlan(target, (Candidate(spec, lmbda if distortion else loaded.lmbda),), 0)
 
 

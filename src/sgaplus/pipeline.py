@@ -177,6 +177,7 @@ def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, plan: R
         return bpp, coded.psnr, coded
 
     best, tried = control(code, list(plan.candidates), plan.target, w * h, iters, plan.start)
+    best.payload.model = best.candidate.spec  # as the probes name it, what --model takes
     best.payload.target = {plan.target.metric: plan.target.value}
     best.payload.probes = [{**p.row(), "iters": p.payload.iters} for p in tried]
     return best.payload
