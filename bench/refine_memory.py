@@ -16,9 +16,10 @@ and its estimate adds ``memory.MARGIN`` (the "estimate" column includes it).
 
 ``--before DIR`` measures the fixed-tile rows a second time with another version's
 sources (``DIR/src`` first on the path, e.g. ``git archive REV src | tar -x -C DIR``),
-in the same run, for a before/after comparison.
+in the same run, for a before/after comparison. ``--sizes 4,24`` measures only those
+sizes (megapixels, rounded) and skips the fit; ``--modes fixed,before`` only those rows.
 
-    python bench/refine_memory.py [--quick] [--before DIR]
+    python bench/refine_memory.py [--quick] [--before DIR] [--sizes MP,...] [--modes MODE,...]
         ->   docs/bench/refine_memory.md, docs/bench/refine_memory.png
 """
 
@@ -29,6 +30,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -118,14 +120,41 @@ def fit(rows: list[dict]) -> tuple[float, float, float]:
     return tuple(float(c) for c in coef)  # type: ignore[return-value]
 
 
+def fit_section(say: Callable[..., None], threads: int) -> None:
+    """Small runs in one piece and in small tiles, and the least-squares fit to them."""
+    from sgaplus import memory
+
+    say("## Fit of the memory model (sgaplus.memory)")
+    say()
+    say("| size | tile | peak RSS MiB | load |")
+    say("|---|---:|---:|---|")
+    fit_rows = []
+    for (w, h), tile in [((512, 384), "whole"), ((768, 512), "whole"), ((1024, 768), "whole"),
+                         ((1024, 768), "16"), ((1536, 1024), "16"), ((1536, 1024), "32"),
+                         ((2304, 1728), "16")]:
+        r = measure(w, h, tile, 2, threads)
+        fit_rows.append(r)
+        say(f"| {w}x{h} | {r['tile'] or 'one piece'} | {r['peak_mib']:.0f} | {_env.load()} |")
+    base, whole, piece = fit(fit_rows)
+    say()
+    say(f"Least squares: base {base / 2**20:.0f} MiB, {whole:.0f} bytes per image pixel, "
+        f"{piece:.0f} bytes per pixel of a piece. `sgaplus.memory` uses "
+        f"{memory.BASE / 2**20:.0f} MiB, {memory.WHOLE_PER_PIXEL} and {memory.PIECE_PER_PIXEL}.")
+    say()
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         w, h, tile, iters, threads = sys.argv[2:7]
         worker(int(w), int(h), tile, int(iters), int(threads))
         return
-    args = _env.parse_args(__doc__, "docs/bench/refine_memory.md", "small sizes (a smoke run)",
-                           extra=lambda p: p.add_argument("--before", type=Path, metavar="DIR",
-                                                          help="another version's sources (DIR/src)"))
+    def options(p) -> None:
+        p.add_argument("--before", type=Path, metavar="DIR", help="another version's sources (DIR/src)")
+        p.add_argument("--sizes", metavar="MP,...", help="only these sizes (megapixels: 1,4,12,24); no fit")
+        p.add_argument("--modes", default="default,fixed,before", metavar="MODE,...",
+                       help="rows to run: default, fixed, before (default: all)")
+
+    args = _env.parse_args(__doc__, "docs/bench/refine_memory.md", "small sizes (a smoke run)", extra=options)
     before = args.before.resolve() if args.before else None
     if before is not None and not (before / "src" / "sgaplus").is_dir():
         sys.exit(f"refine_memory.py: error: {before} has no src/sgaplus")
@@ -137,27 +166,20 @@ def main() -> None:
     from sgaplus import memory
 
     sizes = ((512, 384), (1152, 864)) if args.quick else SIZES
+    if args.sizes:
+        wanted = {int(v) for v in args.sizes.split(",")}
+        sizes = tuple((w, h) for w, h in SIZES if round(w * h / 1e6) in wanted)
+        if len(sizes) != len(wanted):
+            sys.exit(f"refine_memory.py: error: --sizes takes {', '.join(str(round(w * h / 1e6)) for w, h in SIZES)}")
+    chosen = set(args.modes.split(","))
+    if not chosen <= {"default", "fixed", "before"}:
+        sys.exit("refine_memory.py: error: --modes takes default, fixed, before")
     report = _env.Report(_env.header("Refinement memory and time vs image size"),
                          __doc__.split("\n\n")[1], "", __doc__.split("\n\n")[2], "")
     say = report.say
 
-    say("## Fit of the memory model (sgaplus.memory)")
-    say()
-    say("| size | tile | peak RSS MiB | load |")
-    say("|---|---:|---:|---|")
-    fit_rows = []
-    for (w, h), tile in [((512, 384), "whole"), ((768, 512), "whole"), ((1024, 768), "whole"),
-                         ((1024, 768), "16"), ((1536, 1024), "16"), ((1536, 1024), "32"),
-                         ((2304, 1728), "16")]:
-        r = measure(w, h, tile, 2, args.threads)
-        fit_rows.append(r)
-        say(f"| {w}x{h} | {r['tile'] or 'one piece'} | {r['peak_mib']:.0f} | {_env.load()} |")
-    base, whole, piece = fit(fit_rows)
-    say()
-    say(f"Least squares: base {base / 2**20:.0f} MiB, {whole:.0f} bytes per image pixel, "
-        f"{piece:.0f} bytes per pixel of a piece. `sgaplus.memory` uses "
-        f"{memory.BASE / 2**20:.0f} MiB, {memory.WHOLE_PER_PIXEL} and {memory.PIECE_PER_PIXEL}.")
-    say()
+    if not args.sizes:
+        fit_section(say, args.threads)
 
     iters = 3
     say(f"## Image size ({iters} iterations, the last {iters - 1} timed; {args.threads} thread(s))")
@@ -172,9 +194,9 @@ def main() -> None:
         "CPU s/it per Mpixel | whole run s | load |")
     say("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     rows: dict[str, list[dict]] = {"default": [], "fixed": [], "before": []}
-    modes = [("default", "default", None), ("fixed", str(FIXED_TILE), None)]
-    if before is not None:
-        modes.append(("before", str(FIXED_TILE), before))
+    modes = [m for m in [("default", "default", None), ("fixed", str(FIXED_TILE), None),
+                         ("before", str(FIXED_TILE), before)]
+             if m[0] in chosen and (m[0] != "before" or before is not None)]
     for w, h in sizes:
         for mode, tile, source in modes:
             r = measure(w, h, tile, iters, args.threads, source)

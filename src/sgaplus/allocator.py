@@ -12,20 +12,22 @@ faster in a process set up so, and sgaplus's fp32 loop went from 0.69 s/it (the
 report before this module) to 0.62 s/it, at about 80-240 MB more peak RSS.
 
 The passes before and after the loop (g_a, the coder's float64 h_s, the figures'
-x̂) run once and free what they allocated; kept, those pages count in the
-process's memory while the loop allocates its own around them, whose blocks do
-not fit the holes they left. :func:`release_freed_memory` hands every free page
-of the heap back (glibc's ``malloc_trim(0)``, which also releases free pages
-in the middle of the heap, not only its top); the refiner calls it between the
-passes, which costs one page fault per page the loop then takes anew (once, not
-per iteration). Measured by bench/refine_memory.py (docs/bench/refine_memory.md, 64-latent
-tiles, 3 iterations): peak RSS 2735, 3932 and 5566 MiB at 4, 12 and 24 MP against 2791,
-4075 and 6727 without it in the same run.
+x̂) run once. With memory kept, what they free stays in the process, and a later
+block that does not fit the holes is allocated beside it, within a pass too (the
+border's tiles after full ones, the 8-bit copy after x̂), so the pass's peak is more
+than its live tensors and the loop then allocates around what is left. The refiner
+runs them in :func:`one_off_pass`: the heap's free pages go back to the system
+before and after (:func:`release_freed_memory`, glibc's ``malloc_trim(0)``, which
+also releases free pages in the middle of the heap, not only its top), and inside
+it glibc's default settings hold, so a large block is mapped on its own and unmapped
+when freed. The loop then takes its pages anew once (a page fault each), not per
+iteration. Measured by bench/refine_memory.py (docs/bench/refine_memory.md, 64-latent
+tiles, 3 iterations): RESULTS.
 
 Keeping memory changes the whole process (memory is kept until exit), so the
 application decides: the CLI calls :func:`keep_freed_memory` before it refines on
-the CPU; library users may call it themselves. Releasing is harmless anywhere,
-so the refiner always does it.
+the CPU; library users may call it themselves. :func:`one_off_pass` is harmless
+anywhere (where memory is not kept it only releases), so the refiner always uses it.
 """
 
 from __future__ import annotations
@@ -33,11 +35,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
+
+#: glibc's defaults for the one-off passes (:func:`one_off_pass`): blocks from 128 KiB up
+#: get mappings of their own, at most 65536 of them, and the heap's free top above 128 KiB
+#: is given back.
+DEFAULT_MMAP_THRESHOLD = 128 * 2**10
+DEFAULT_MMAP_MAX = 65_536
+DEFAULT_TRIM_THRESHOLD = 128 * 2**10
+
+#: Whether :func:`keep_freed_memory` set this process to keep memory.
+_kept = False
 
 
 @cache
@@ -50,9 +65,11 @@ def _glibc() -> ctypes.CDLL | None:
 
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed memory; False where that is not glibc."""
+    global _kept
     libc = _glibc()
-    return libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) \
+    _kept = libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) \
         and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return _kept
 
 
 def release_freed_memory() -> bool:
@@ -64,3 +81,34 @@ def release_freed_memory() -> bool:
     """
     libc = _glibc()
     return libc is not None and bool(libc.malloc_trim(0))
+
+
+@contextmanager
+def one_off_pass() -> Iterator[None]:
+    """A pass over the whole image that runs once (g_a, the coder's h_s, the figures):
+    the heap's free pages are given back before and after it, and inside it, where
+    memory is kept, glibc's defaults hold again, so its large blocks are mapped on
+    their own and unmapped when freed.
+
+    Kept memory serves a block from the heap's free space only where it fits, so a pass
+    whose blocks differ in size (a tile of the border after a full one, the 8-bit copy
+    after x̂) leaves the earlier ones resident beside the later (module docstring). The
+    arithmetic does not change: torch aligns every block the same way (64 bytes)
+    wherever it comes from (tests/test_allocator.py compares the figures).
+    """
+    libc = _glibc()
+    release_freed_memory()
+    if libc is None or not _kept:
+        try:
+            yield
+        finally:
+            release_freed_memory()
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
+    libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+    libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+    try:
+        yield
+    finally:
+        release_freed_memory()
+        keep_freed_memory()

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from . import memory, tiling
-from .allocator import release_freed_memory
+from .allocator import one_off_pass
 from .distortion import MS_SSIM, MSE, get_distortion, trained_for
 from .latent_model import HardLatents, LatentModel, pad
 from .loss import Metrics, RDTerms, bits, hard_metrics, price, psnr_8bit, rates
@@ -306,18 +306,16 @@ class Refiner:
                              f"{self.distortion.name} cannot be split into tiles; raise --max-memory "
                              f"or refine for mse")
         xd = x.to(dev)
-        if start is not None:
-            y0, z0 = (v.to(dev, torch.float32) for v in start)
-        else:
-            with torch.no_grad():
-                y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
-        release_freed_memory()  # after each pass over the whole image (sgaplus.allocator)
-        hard = model.quantize(y0, z0)
-        release_freed_memory()
-        before, x_hat = self.evaluate(x, hard, tile)
-        if tile is not None:  # in tiles memory is short: the unrefined result is not kept
-            del hard, x_hat
-        release_freed_memory()
+        with one_off_pass():  # the passes over the whole image (sgaplus.allocator)
+            if start is not None:
+                y0, z0 = (v.to(dev, torch.float32) for v in start)
+            else:
+                with torch.no_grad():
+                    y0, z0 = (model if tile is None else model.tiled(tile)).analysis(pad(xd))
+            hard = model.quantize(y0, z0)
+            before, x_hat = self.evaluate(x, hard, tile)
+            if tile is not None:  # in tiles memory is short: the unrefined result is not kept
+                del hard, x_hat
 
         y = y0.clone(memory_format=self.memory_format).requires_grad_(True)
         z = z0.clone(memory_format=self.memory_format).requires_grad_(True)
@@ -356,13 +354,11 @@ class Refiner:
         after = before
         del opt  # Adam's moments
         y.grad = z.grad = None
-        release_freed_memory()
         if t or tile is not None:  # with no iteration in one piece the base result stands
-            # NCHW again, so the figures and the symbols do not depend on the loop's layout.
-            hard = model.quantize(y.contiguous(), z.contiguous())
-            release_freed_memory()
-            after, x_hat = self.evaluate(x, hard, tile)
-            release_freed_memory()
+            with one_off_pass():
+                # NCHW again, so the figures and the symbols do not depend on the loop's layout.
+                hard = model.quantize(y.contiguous(), z.contiguous())
+                after, x_hat = self.evaluate(x, hard, tile)
         return RefineResult(hard=hard, before=before, after=after, history=history, iters=t,
                             seconds=time.perf_counter() - began, x_hat=x_hat.cpu(),
                             latents=(y.detach().contiguous().cpu(), z.detach().contiguous().cpu()),
