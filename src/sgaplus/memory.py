@@ -13,11 +13,11 @@ CPU, fp32, kept memory; docs/bench/refine_memory.md):
   (:func:`sgaplus.tiling.by_rows`) and keep none of their ~25 intermediate copies
   of y. Before and after the loop, one-off passes: the coder's float64 h_s
   (:meth:`LatentModel.quantize`, whole, for bit-exact means; its im2col buffers
-  are the largest) and the figures' x̂ and 8-bit copy. The heap they free goes
-  back to the system before the loop and after it
-  (:func:`sgaplus.allocator.release_freed_memory`), so these passes and the loop
-  do not add up; what glibc's heap keeps of freed blocks within a pass or the
-  loop (fragmentation) still counts, and varies from run to run;
+  are the largest) and the figures' x̂ and 8-bit copy. They run with glibc's
+  default settings, their large blocks unmapped when freed, and the heap goes
+  back to the system before and after them (:func:`sgaplus.allocator.one_off_pass`),
+  so these passes and the loop do not add up; what glibc's heap keeps of freed
+  blocks within the loop (fragmentation) still counts, and varies from run to run;
 * per pixel of one piece of g_a or g_s: the activations of g_s forward and
   backward (the loop) or of one no-gradient pass, 128 channels at up to half
   resolution. This is the part that tiles bound.
