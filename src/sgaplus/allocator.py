@@ -99,18 +99,15 @@ def one_off_pass() -> Iterator[None]:
     wherever it comes from (tests/test_allocator.py compares the figures).
     """
     libc = _glibc()
+    defaults = libc is not None and _kept
     release_freed_memory()
-    if libc is None or not _kept:
-        try:
-            yield
-        finally:
-            release_freed_memory()
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
-    libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
-    libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+    if defaults:
+        libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
+        libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+        libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
     try:
         yield
     finally:
         release_freed_memory()
-        keep_freed_memory()
+        if defaults:
+            keep_freed_memory()

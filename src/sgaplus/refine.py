@@ -270,21 +270,22 @@ class Refiner:
         same forward as a loop iteration, without gradient, through the same g_s as
         :meth:`_true_losses`, so the two differ by the rounding alone."""
         with torch.no_grad():
-            z_tilde = self.method(z, tau, gen)
-            y_tilde, scales, means = self.model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
-            terms = self._terms(x, y_tilde, z_tilde, scales, means, tile)[0]
-        return terms.loss(self.lmbda)
+            return self._relaxed_terms(x, y, z, tau, gen, tile).loss(self.lmbda)
+
+    def _relaxed_terms(self, x: Tensor, y: Tensor, z: Tensor, tau: float, gen: torch.Generator,
+                       tile: int | None = None) -> RDTerms:
+        """The method's terms at (y, z): both relaxed at ``tau`` with noise from ``gen``,
+        g_s whole or by tiles as :meth:`_terms` does."""
+        z_tilde = self.method(z, tau, gen)
+        y_tilde, scales, means = self.model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
+        return self._terms(x, y_tilde, z_tilde, scales, means, tile)[0]
 
     def _step(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, z: Tensor, tau: float,
               gen: torch.Generator, tile: int | None) -> Tensor:
         """One Adam step of the method's loss on (y, z), in one piece or by tiles of ``tile``
         latents; returns the per-image losses. What the step made is gone when it returns."""
-        if tile is None:
-            z_tilde = self.method(z, tau, gen)
-            y_tilde, scales, means = self.model.latents(y, z_tilde, lambda v: self.method(v, tau, gen))
-            terms = self._terms(x, y_tilde, z_tilde, scales, means)[0]
-        else:
-            terms = self._tiled_terms(x, y, z, tau, gen, tile)
+        terms = (self._relaxed_terms(x, y, z, tau, gen) if tile is None
+                 else self._tiled_terms(x, y, z, tau, gen, tile))
         losses = terms.loss(self.lmbda)
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
