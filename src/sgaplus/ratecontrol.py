@@ -49,10 +49,10 @@ SPAN = 2.0
 
 #: The share of a refinement's iterations a correction runs, continuing from refined
 #: latents of the same model (on another model it is a whole refinement): a quarter, so
-#: that four fit in the budget. The price: a correction of 250 iterations continuing for
-#: 62 from latents refined at 2^±0.5 .. 2^±2 times the λ ended 1.5-4 % above a whole
-#: refinement's true loss at that λ, for 125 0.3-1.1 % (one 128x128 BSDS crop,
-#: sgaplus-msh:3; see the commit adding these lines).
+#: that four fit in the budget. The price, in the file kept after a correction: a quarter
+#: of 250 iterations continuing from latents refined at λ·2^±0.25 .. λ·2^±2 ends 1.0-2.9 %
+#: above a whole refinement's true loss at that λ (mean over 8 crops, ± 0.2-0.5 % SE), half
+#: of them 0.45-1.1 % (docs/bench/ratecontrol_corrections.md).
 CORRECTION = 0.25
 
 #: The refinement work one image may take, in whole refinements (a correction counts
