@@ -18,9 +18,12 @@ and its estimate adds ``memory.MARGIN`` (the "estimate" column includes it).
 sources (``DIR/src`` first on the path, e.g. ``git archive REV src | tar -x -C DIR``),
 in the same run, for a before/after comparison. ``--sizes 4,24`` measures only those
 sizes (megapixels, rounded) and skips the fit; ``--modes fixed,before`` only those rows.
+``--repeat N`` runs each fixed-tile row N times: the loop keeps its freed memory for
+speed, and how that heap fragments varies from run to run by some hundreds of MiB, so a
+growth in image size is read from several runs per size (a least-squares slope over all).
 
     python bench/refine_memory.py [--quick] [--before DIR] [--sizes MP,...] [--modes MODE,...]
-        ->   docs/bench/refine_memory.md, docs/bench/refine_memory.png
+        [--repeat N]   ->   docs/bench/refine_memory.md, docs/bench/refine_memory.png
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ def main() -> None:
         p.add_argument("--sizes", metavar="MP,...", help="only these sizes (megapixels: 1,4,12,24); no fit")
         p.add_argument("--modes", default="default,fixed,before", metavar="MODE,...",
                        help="rows to run: default, fixed, before (default: all)")
+        p.add_argument("--repeat", type=int, default=1, metavar="N",
+                       help="runs of each fixed-tile row (default 1)")
 
     args = _env.parse_args(__doc__, "docs/bench/refine_memory.md", "small sizes (a smoke run)", extra=options)
     before = args.before.resolve() if args.before else None
@@ -198,7 +203,7 @@ def main() -> None:
                          ("before", str(FIXED_TILE), before)]
              if m[0] in chosen and (m[0] != "before" or before is not None)]
     for w, h in sizes:
-        for mode, tile, source in modes:
+        for mode, tile, source in [m for m in modes for _ in range(1 if m[0] == "default" else args.repeat)]:
             r = measure(w, h, tile, iters, args.threads, source)
             mpx = w * h / 1e6
             label = {"default": "default", "fixed": "fixed tile", "before": "fixed tile, *before*"}[mode]
@@ -211,6 +216,14 @@ def main() -> None:
                 f"{r['estimate_mib']:.0f} | {r['s_per_it']:.2f} | {r['cpu_per_it']:.2f} | "
                 f"{r['cpu_per_it'] / mpx:.2f} | {r['total_s']:.0f} | {_env.load()} |")
     say()
+    for mode in ("fixed", "before"):
+        runs = [r for r in rows[mode] if r["width"] * r["height"] >= 3e6]
+        if len({r["width"] for r in runs}) > 1:
+            mpx = np.array([r["width"] * r["height"] / 1e6 for r in runs])
+            slope = np.polyfit(mpx, np.array([r["peak_mib"] for r in runs]), 1)[0]
+            say(f"Fixed-tile peak RSS{', *before*' if mode == 'before' else ''}, 4 MP and up: "
+                f"{slope:.0f} MiB per megapixel (least squares over {len(runs)} runs).")
+            say()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, style, label in (("default", "o-", f"default budget ({memory.format_size(memory.DEFAULT_BUDGET)})"),
