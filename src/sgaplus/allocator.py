@@ -21,10 +21,11 @@ before and after (:func:`release_freed_memory`, glibc's ``malloc_trim(0)``, whic
 also releases free pages in the middle of the heap, not only its top), and inside
 it glibc's default settings hold, so a large block is mapped on its own and unmapped
 when freed. The loop then takes its pages anew once (a page fault each), not per
-iteration. Measured by bench/refine_memory.py (docs/bench/refine_memory.md, 64-latent
-tiles, 3 iterations, one run per row): peak RSS 2909 and 3869 MiB at 4 and 24 MP
-against 3174 and 5207 when the passes only released the heap between them, in the
-same run (12 MP: 3918 against 3645, the loop's own fragmentation varying by run).
+iteration. Measured by bench/refine_memory.py (64-latent tiles, 3 iterations, one run
+per row, its ``--before`` rows in the same run): peak RSS 2909 and 3869 MiB at 4 and 24 MP
+against 3174 and 5207 when the passes only released the heap between them (the report's
+version of 2026-12-02 06:38 UTC in git; the current report, two runs per row: 2424-2630
+and 4103-4164 MiB).
 
 Keeping memory changes the whole process (memory is kept until exit), so the
 application decides: the CLI calls :func:`keep_freed_memory` before it refines on

@@ -33,23 +33,24 @@ from __future__ import annotations
 
 import re
 
-#: Bytes of the process, torch and the model at any image size (fits: 876, 971 and 970 MiB
-#: in three runs of bench/refine_memory.py; the whole-image term below covers the difference).
+#: Bytes of the process, torch and the model at any image size (fits: 876, 971, 970 and 863
+#: MiB in four runs of bench/refine_memory.py; the whole-image term below covers the difference).
 BASE = 900 * 2**20
 
-#: Bytes per (padded) image pixel that tiling does not remove (fits: 159, 158 and 139; 273
-#: before the relaxation and rate ran in bands): see the module docstring.
+#: Bytes per (padded) image pixel that tiling does not remove (fits: 159, 158, 139 and 124;
+#: 273 before the relaxation and rate ran in bands): see the module docstring.
 WHOLE_PER_PIXEL = 200
 
-#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187, 789 and 816): the heaviest
+#: Bytes per pixel of one g_a/g_s piece, its halo included (fits: 1187, 789, 816 and 1041): the heaviest
 #: pass, the loop's g_s forward and backward.
 PIECE_PER_PIXEL = 1_250
 
 #: Share added to the estimate, so the chooser leaves it free: peak RSS depends on how
 #: glibc's heap fragments (with the tiles' shapes and the order of frees), which a linear
-#: fit does not see. bench/refine_memory.py (docs/bench/refine_memory.md): the least-squares
-#: fit to small runs put a 12 MP photo in 109-latent tiles at about 5300 MiB, it peaked at 6844;
-#: the constants above, without the margin, at 7391; with it, 8130, in a budget of 8192.
+#: fit does not see. bench/refine_memory.py: the least-squares fit to small runs put a 12 MP
+#: photo in 109-latent tiles at about 5300 MiB, and it peaked at 6844 while the one-off passes
+#: ran in the kept heap (5829 since, docs/bench/refine_memory.md); the constants above, without
+#: the margin, at 7391; with it, 8130, in a budget of 8192.
 MARGIN = 0.10
 
 #: Smallest tile edge (latents) :func:`tile_size` goes down to: below it the halo
