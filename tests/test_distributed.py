@@ -85,7 +85,7 @@ def test_ray_folder_equals_one_process_and_resumes(ray_runtime, tmp_path, capsys
     assert messages(err_there) == messages(err_here)
     failures = [line for line in err_there.splitlines() if line.startswith("sgaplus: error: ")]
     assert len(failures) == 2 and "c.png: " in err_there  # one line per failed image
-    assert "d.png: refining 1 image(s) of 1024x1024 needs about" in err_there
+    assert "d.png: coding 1 image(s) of 1024x1024 needs about" in err_there
 
     (there / "b.sgp").unlink()
     before = (there / "a.sgp").stat().st_mtime_ns

@@ -52,3 +52,28 @@ def test_a_budget_below_the_smallest_tile_is_refused(tmp_path, capsys, photo_png
     assert err == ("sgaplus: error: refining 1 image(s) of 96x64 needs about 1002 MiB, more than "
                    "--max-memory 100 MiB; raise --max-memory")
     assert not out.exists()
+
+
+def test_a_budget_below_the_check_decode_is_refused(tmp_path, capsys):
+    """compress decodes its file as decompress will, with g_s in the decoder's fixed tiles
+    (not the budget's): a budget that fits the refinement's smallest tiles but not that
+    decode is refused up front with the decode's need, and a larger one is not."""
+    from sgaplus import codec, memory
+    from sgaplus.zoo import load_model
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (640, 640, 3), dtype=np.uint8)).save(
+        tmp_path / "a.png")
+    model = load_model("default")
+    floor = memory.decode_need(640, 640, codec.decode_window(model))
+    assert memory.need(1, 640, 640, memory.MIN_TILE, model.synthesis_halo) < floor
+    budget = f"{(floor >> 20) - 20}M"
+    out = tmp_path / "a.sgp"
+    assert main(["compress", str(tmp_path / "a.png"), "-o", str(out), "--no-refine", "--max-memory", budget]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"sgaplus: error: coding 1 image(s) of 640x640 needs about {memory.format_size(floor)} to "
+                   f"decode the file as `sgaplus decompress` will, more than --max-memory "
+                   f"{memory.format_size((floor >> 20) - 20 << 20)}; raise --max-memory")
+    assert not out.exists()
+    assert main(["compress", str(tmp_path / "a.png"), "-o", str(out), "--no-refine", "--max-memory",
+                 f"{(floor >> 20) + 1}M"]) == 0
+    assert out.exists()

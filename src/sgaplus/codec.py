@@ -199,6 +199,11 @@ def portable_convolutions() -> Iterator[None]:
         torch.backends.mkldnn.enabled = previous
 
 
+def decode_window(model: LatentModel) -> int:
+    """The edge in pixels of the decoder's largest g_s window: a tile and its halo."""
+    return (TILE + 2 * max(HALO, model.synthesis_halo)) * SYNTHESIS_SCALE
+
+
 @torch.no_grad()
 def synthesize(model: LatentModel, y_hat: Tensor) -> Tensor:
     """x̂ = g_s(ŷ) tile by tile with portable convolutions: bounded memory, same bits everywhere."""

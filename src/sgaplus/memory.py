@@ -45,6 +45,13 @@ WHOLE_PER_PIXEL = 200
 #: pass, the loop's g_s forward and backward.
 PIECE_PER_PIXEL = 1_250
 
+#: Bytes per pixel of one window of the decoder's g_s (:func:`sgaplus.codec.synthesize`:
+#: fixed tiles whatever the budget, PyTorch's native transposed convolutions with their
+#: im2col buffers). ``compress`` decodes every file it writes, after the refinement; a
+#: 1600x1200 photo (a 1088x1088-pixel window) peaked at 2359 MiB in that decode with kept
+#: memory, against 1222 before it: about 970 bytes per window pixel over the whole-image terms.
+DECODE_PIECE_PER_PIXEL = 1_000
+
 #: Share added to the estimate, so the chooser leaves it free: peak RSS depends on how
 #: glibc's heap fragments (with the tiles' shapes and the order of frees), which a linear
 #: fit does not see. bench/refine_memory.py: the least-squares fit to small runs put a 12 MP
@@ -92,6 +99,16 @@ def need(batch: int, height: int, width: int, tile: int | None = None, halo: int
         window = (tile + 2 * halo) * 16
         piece = batch * min(window, h) * min(window, w)
     return int((BASE + WHOLE_PER_PIXEL * pixels + PIECE_PER_PIXEL * piece) * (1 + MARGIN))
+
+
+def decode_need(height: int, width: int, window: int) -> int:
+    """Estimated bytes to decode one ``height`` x ``width`` image the way ``sgaplus
+    decompress`` does, its g_s in fixed tiles of ``window`` pixels a side (halo included),
+    :data:`MARGIN` included. The tiles do not follow the budget (every decoder must do the
+    same arithmetic), so this is the least ``--max-memory`` a compression can keep to."""
+    h, w = padded(height), padded(width)
+    piece = min(window, h) * min(window, w)
+    return int((BASE + WHOLE_PER_PIXEL * h * w + DECODE_PIECE_PER_PIXEL * piece) * (1 + MARGIN))
 
 
 def tile_size(batch: int, height: int, width: int, budget: int, halo: int) -> int | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from . import codec, memory
+from .allocator import one_off_pass
 from .bitstream import FormatError, unpack
 from .images import LoadedImage, psnr_as_written
 from .latent_model import HardLatents, LatentModel
@@ -113,6 +114,14 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
             flag lowers the need.
     """
     w, h = images[0].size
+    # Decoding (below) tiles g_s by a fixed split, not by the budget: a budget it exceeds
+    # is refused here, unless the refinement's own smallest tiles need more (then its message).
+    floor = memory.decode_need(h, w, codec.decode_window(model))
+    if (refiner.device.type == "cpu" and floor > refiner.max_memory
+            and floor >= memory.need(len(images), h, w, memory.MIN_TILE, model.synthesis_halo)):
+        raise ValueError(f"coding {len(images)} image(s) of {w}x{h} needs about {memory.format_size(floor)} "
+                         f"to decode the file as `sgaplus decompress` will, more than --max-memory "
+                         f"{memory.format_size(refiner.max_memory)}; raise --max-memory")
     try:
         result = refiner.refine(torch.cat([im.x for im in images]), progress=progress,
                                 start=None if start is None else start.latents)
@@ -120,18 +129,21 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
         iters = result.iters + (0 if start is None else start.iters)
         method = refiner.method.name if iters else "none"
         coded = []
-        for i, image in enumerate(images):
-            data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
-                                method=method, lmbda=refiner.lmbda, iters=iters,
-                                distortion=refiner.distortion.name)
-            decoded = codec.decode(model, data, max_pixels=w * h)
-            psnr = psnr_as_written(decoded.x_hat, image.x, image.mode)
-            ssim = ms_ssim_8bit(decoded.x_hat, image.x)
-            ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
-            latents = (result.latents[0][i:i + 1], result.latents[1][i:i + 1]) if result.iters else None
-            coded.append(CompressResult(data, w, h, model.name, result.after[i].bpp, psnr, *ssim_figures,
-                                        iters, method, refiner.lmbda, refiner.distortion.name,
-                                        refiner.config, latents=latents))
+        # The loop kept its heap for speed; the coding and the decode's fixed g_s tiles run
+        # after it in the memory it hands back, not beside it (sgaplus.allocator).
+        with one_off_pass():
+            for i, image in enumerate(images):
+                data = codec.encode(model, result.hard.image(i), w, h, image.mode, image.alpha,
+                                    method=method, lmbda=refiner.lmbda, iters=iters,
+                                    distortion=refiner.distortion.name)
+                decoded = codec.decode(model, data, max_pixels=w * h)
+                psnr = psnr_as_written(decoded.x_hat, image.x, image.mode)
+                ssim = ms_ssim_8bit(decoded.x_hat, image.x)
+                ssim_figures = (None, None) if ssim is None else (float(ssim[0]), float(decibels(1 - ssim)[0]))
+                latents = (result.latents[0][i:i + 1], result.latents[1][i:i + 1]) if result.iters else None
+                coded.append(CompressResult(data, w, h, model.name, result.after[i].bpp, psnr, *ssim_figures,
+                                            iters, method, refiner.lmbda, refiner.distortion.name,
+                                            refiner.config, latents=latents))
     except (MemoryError, RuntimeError) as exc:
         if not memory.is_out_of_memory(exc):
             raise
