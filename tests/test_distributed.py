@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -178,3 +180,39 @@ def test_experiment_units_as_ray_tasks_equal_one_process(ray_runtime, tmp_path, 
             {k: ub[k] for k in ("before", "after", "history", "actual_bpp")}
     assert (tmp_path / "there" / "report.md").read_text().count("partial") == \
         (tmp_path / "here" / "report.md").read_text().count("partial")
+
+
+def test_compress_joins_a_ray_start_cluster_that_authenticates(tmp_path, photo_png):
+    """README's cluster recipe on one machine: a `ray start --head` whose home has a
+    ~/.ray/auth_token refuses clients that do not present it, and Ray's client presents it
+    only with RAY_AUTH_MODE=token; sgaplus sets that itself when it finds the token. The head
+    runs in a session of its own, stopped by signalling that session alone (`ray stop` would
+    stop every Ray runtime of the machine)."""
+    import secrets
+    import socket
+
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(photo_png.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    env.update(HOME=str(home), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                             "--include-dashboard=false", "--disable-usage-stats"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        proc = subprocess.run([sys.executable, "-m", "sgaplus.cli", "compress", str(tmp_path / "in"), "-o",
+                               str(tmp_path / "out"), "--iters", "2", "--device", "cpu", "--ray", f"127.0.0.1:{port}"],
+                              env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.sgp"]

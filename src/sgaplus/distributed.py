@@ -38,6 +38,11 @@ IN_FLIGHT_PER_SLOT = 2
 #: Host names of this machine's loopback interface.
 LOOPBACK = ("127.0.0.1", "localhost")
 
+#: Where ``ray start`` (2.60) keeps the token its cluster's clients must present; a client
+#: sends it only with ``RAY_AUTH_MODE=token``, and a cluster without authentication
+#: accepts such a client too (tried: ``RAY_AUTH_MODE=disabled ray start --head``).
+AUTH_TOKEN = os.path.join("~", ".ray", "auth_token")
+
 K = TypeVar("K")
 
 
@@ -51,6 +56,11 @@ def runtime(address: str | None) -> Iterator[None]:
         # ADDRESS into that address, unless told it is not a cluster; a runtime on this
         # machine needs only the loopback interface.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if address is not None and "RAY_AUTH_MODE" not in os.environ \
+            and os.path.exists(os.path.expanduser(AUTH_TOKEN)):
+        # Without it a client of a `ray start` cluster is refused, after some 20 s of Ray's
+        # retries, with "Failed to connect" and nothing about the token. (Ray reads it at import.)
+        os.environ["RAY_AUTH_MODE"] = "token"
     import ray
 
     if ray.is_initialized():
@@ -64,8 +74,12 @@ def runtime(address: str | None) -> Iterator[None]:
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            hint = "" if os.environ.get("RAY_AUTH_MODE") == "token" else (
+                f"; if the cluster authenticates, copy the head's {AUTH_TOKEN} here (sent when "
+                "RAY_AUTH_MODE is unset or token)")
             raise ConnectionError(f"cannot connect to the Ray cluster at {address}: "
-                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                                  f"{hint}") from None
     try:
         yield
     finally:
