@@ -47,9 +47,10 @@ PIECE_PER_PIXEL = 1_250
 
 #: Bytes per pixel of one window of the decoder's g_s (:func:`sgaplus.codec.synthesize`:
 #: fixed tiles whatever the budget, PyTorch's native transposed convolutions with their
-#: im2col buffers). ``compress`` decodes every file it writes, after the refinement; a
-#: 1600x1200 photo (a 1088x1088-pixel window) peaked at 2359 MiB in that decode with kept
-#: memory, against 1222 before it: about 970 bytes per window pixel over the whole-image terms.
+#: im2col buffers). ``compress`` decodes every file it writes, after the refinement: a
+#: 1600x1200 photo (a 1088x1088-pixel window), ``sgaplus compress --effort 0``, peaked at
+#: 2303 MiB (``/usr/bin/time -v``), in that decode; less :data:`BASE` and the whole-image
+#: term, about 910 bytes per window pixel.
 DECODE_PIECE_PER_PIXEL = 1_000
 
 #: Share added to the estimate, so the chooser leaves it free: peak RSS depends on how
