@@ -56,8 +56,8 @@ def qualities(say, size: int, names: tuple[str, ...], level: int) -> None:
         model = load_model(spec)
         rows = {}
         for label, kw in (("refined", effort(level)), ("unrefined", effort(0))):
-            coded = code_images(images, model, Refiner(model, method="ssl", lmbda=lmbda, log_every=0,
-                                                       device="cpu", **kw))
+            coded = code_images(images, Refiner(model, method="ssl", lmbda=lmbda, log_every=0, device="cpu",
+                                                **kw))
             rows[label] = (statistics.mean(len(c.data) * 8 / pixels for c in coded),
                            statistics.mean(c.psnr for c in coded))
         say(f"| {q} | {spec} | {lmbda:g} | {rows['refined'][0]:.4f} | {rows['refined'][1]:.2f} | "

@@ -16,17 +16,20 @@ and ×1.5, size ×0.85 (bytes), PSNR −1 and +1 dB; plus one target out of reac
 hit when the file is at most the bpp/size target and within 3 % of it, or within 0.1 dB
 above the PSNR target. Cost = process CPU seconds of the rate-controlled compression over
 those of the default compression of the same image (CPU time: steadier than wall time on
-the shared CPU), model loading included.
+the shared CPU), model loading included. Beside it, what one file costs beside its
+refinement (``ratecontrol.FILE``, in iterations): the image's unrefined file (loading a model
+not loaded yet included) over one iteration of the default compression's refinement.
 
 ``--corrections``: what a correction costs in quality. A correction continues from a
 model's latents refined at one λ for a share of the iterations (``ratecontrol.CORRECTION``)
-instead of refining anew at the λ it moves to. On the fit's crops (photos_train, 128x128),
+instead of refining anew at the λ it moves to, taking up the schedule (temperature and lr)
+after a share of it (``ratecontrol.RESUME``). On the fit's crops (photos_train, 128x128),
 sgaplus-msh:3 refined at its own λ (250 budgeted iterations), then at λ·2^d, d = ±0.25, ±1,
-±2: a whole refinement, and corrections from the λ-refined latents running a quarter and
-a half of the iterations. The figure is the correction's true loss at λ·2^d over the whole
-refinement's (per crop; mean ± its standard error over crops), beside the files' bpp and
-PSNR differences: what the file rate control keeps after a correction gives up against
-one refined at that λ from the start.
+±2: a whole refinement, and corrections from the λ-refined latents that start the schedule
+over, take it up halfway, or take up its last quarter. The figure is the correction's
+true loss at λ·2^d over the whole refinement's (per crop; mean ± its standard error over
+crops), beside the files' bpp and PSNR differences: what the file rate control keeps
+after a correction gives up against one refined at that λ from the start.
 
     python bench/ratecontrol.py --fit           ->   docs/bench/ratecontrol_fit.md
     python bench/ratecontrol.py                 ->   docs/bench/ratecontrol.md
@@ -46,7 +49,8 @@ import torch
 import _env
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
-from sgaplus.ratecontrol import CORRECTION, PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
+from sgaplus.ratecontrol import (CORRECTION, FILE, PSNR_WINDOW, RESUME, SIZE_WINDOW, Candidate, Target,
+                                 TargetNotReached, correction_iters)
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
 from sgaplus.util import data_root
@@ -58,7 +62,7 @@ FIT_K = (-1.0, 1.0)
 EVAL_PHOTOS = ("100007", "101027", "103006", "106005", "108004", "109055")
 EVAL_ITERS = 250  # compress --effort 5
 CORRECTION_D = (-2.0, -1.0, -0.25, 0.25, 1.0, 2.0)
-CORRECTION_SHARES = (0.25, 0.5)
+CORRECTION_RESUMES = (0.0, 0.5, 0.75)
 
 
 def centre(path: Path, size: int) -> LoadedImage:
@@ -68,10 +72,10 @@ def centre(path: Path, size: int) -> LoadedImage:
     return LoadedImage(image.x[..., top:top + size, left:left + size].contiguous(), "RGB")
 
 
-def files(model, images: list[LoadedImage], refiner: Refiner) -> list[tuple[float, float]]:
+def files(images: list[LoadedImage], refiner: Refiner) -> list[tuple[float, float]]:
     """(bpp, PSNR) of each image's real file."""
     pixels = images[0].size[0] * images[0].size[1]
-    return [(len(c.data) * 8 / pixels, c.psnr) for c in code_images(images, model, refiner)]
+    return [(len(c.data) * 8 / pixels, c.psnr) for c in code_images(images, refiner)]
 
 
 def fit(args: argparse.Namespace) -> None:
@@ -84,13 +88,13 @@ def fit(args: argparse.Namespace) -> None:
     rows: list[tuple[str, int, float, float, float]] = []  # model, iters, k, dlog2 bpp, dPSNR
     for spec, lmbda in rate_family("default") or []:
         model = load_model(spec)
-        base = files(model, images, Refiner(model, iters=0, device="cpu"))
+        base = files(images, Refiner(model, iters=0, device="cpu"))
         for iters in iters_list:
             for k in FIT_K:
                 clock = _env.Clock()
                 refiner = Refiner(model, method="ssl", lmbda=lmbda * 2 ** k, log_every=0, device="cpu",
                                   **budgeted(iters))
-                for (b0, p0), (b, p) in zip(base, files(model, images, refiner)):
+                for (b0, p0), (b, p) in zip(base, files(images, refiner)):
                     rows.append((spec, iters, k, math.log2(b / b0), p - p0))
                 print(f"{spec} {iters} it k {k:+g}: {clock.lap()[0]:.0f} s (load {_env.load()})", flush=True)
     say(f"{len(images)} crops {size}x{size}; models {', '.join(s for s, _ in rate_family('default') or [])}.")
@@ -147,16 +151,20 @@ def evaluate(args: argparse.Namespace) -> None:
         "hit | cost |")
     say("|---|---|---:|---:|---|---|---|---:|")
     results: dict[str, list[tuple[bool, float]]] = {"bpp": [], "size": [], "psnr": []}
-    above = 0
+    above, file_iters = 0, []
     for n, photo in enumerate(photos):
         image = centre(data_root() / "bsds500" / "test" / f"{photo}.jpg", size)
         pixels = size * size
         cpu = time.process_time()
-        ref = code_image(image, default, refiner)
+        ref = code_image(image, refiner)
         ref_cpu = time.process_time() - cpu
         ref_bpp = len(ref.data) * 8 / pixels
-        say(f"| {photo} | (default: sgaplus-msh:3, λ 0.013) | {ref_bpp:.4f} | {ref.psnr:.2f} | | 1 | | "
-            f"{ref_cpu:.1f} s |")
+        cpu = time.process_time()
+        code_image(image, refiner.variant(model=load_model(members[-1][0]), iters=0))
+        file_cpu = time.process_time() - cpu
+        file_iters.append(file_cpu / ((ref_cpu - file_cpu) / iters))
+        say(f"| {photo} | (default: sgaplus-msh:3, λ 0.013) | {ref_bpp:.4f} | {ref.psnr:.2f} | | 1; unrefined "
+            f"file {file_cpu:.2f} s = {file_iters[-1]:.1f} iterations | | {ref_cpu:.1f} s |")
         targets = [Target("bpp", round(ref_bpp * 0.6, 4)), Target("bpp", round(ref_bpp * 1.5, 4)),
                    Target("size", round(len(ref.data) * 0.85)), Target("psnr", round(ref.psnr - 1, 2)),
                    Target("psnr", round(ref.psnr + 1, 2))]
@@ -165,7 +173,7 @@ def evaluate(args: argparse.Namespace) -> None:
         for target in targets:
             cpu = time.process_time()
             try:
-                coded = code_image(image, first, refiner.variant(model=first),
+                coded = code_image(image, refiner.variant(model=first),
                                    RatePlan(target, plan_models, start))
             except TargetNotReached as exc:
                 say(f"| {photo} | {target.describe()} | | | error after {time.process_time() - cpu:.1f} s: "
@@ -195,6 +203,9 @@ def evaluate(args: argparse.Namespace) -> None:
     say()
     say(f"Files above their bpp/size target: {above}.")
     say()
+    say(f"One file beside its refinement: {min(file_iters):.1f} .. {max(file_iters):.1f} iterations "
+        f"(mean {statistics.mean(file_iters):.1f}; `ratecontrol.FILE` = {FILE}).")
+    say()
     report.write(args.out)
 
 
@@ -208,27 +219,28 @@ def corrections(args: argparse.Namespace) -> None:
     x = torch.cat([centre(data_root() / "photos_train" / f"{p}.png", size).x for p in photos])
     refiner = Refiner(model, method="ssl", log_every=0, device="cpu", **budgeted(iters))
     base = refiner.refine(x)
+    runs = correction_iters(iters)
     say(f"{len(photos)} crops {size}x{size} of photos_train ({', '.join(photos)}), refined together; "
-        f"{spec} (λ {lmbda:g}), {iters} budgeted iterations; corrections of "
-        f"{', '.join(f'{s:g}' for s in CORRECTION_SHARES)} of them continue from its latents refined "
-        f"at λ {lmbda:g}. Current share: `ratecontrol.CORRECTION` = {CORRECTION:g}.")
+        f"{spec} (λ {lmbda:g}), {iters} budgeted iterations; corrections of {runs} iterations "
+        f"(`ratecontrol.CORRECTION` = {CORRECTION:g}) continue from its latents refined at λ {lmbda:g}, "
+        f"taking up the schedule after {', '.join(f'{r:g}' for r in CORRECTION_RESUMES)} of it. "
+        f"Current: `ratecontrol.RESUME` = {RESUME:g}.")
     say()
-    say("| d (λ·2^d) | refinement | iterations | true loss vs whole: mean ± SE | min .. max | "
+    say("| d (λ·2^d) | refinement | schedule from | true loss vs whole: mean ± SE | min .. max | "
         "bpp vs whole | PSNR vs whole |")
     say("|---:|---|---:|---:|---:|---:|---:|")
     for d in CORRECTION_D:
         at = refiner.variant(lmbda=lmbda * 2 ** d)
         whole = at.refine(x)
-        say(f"| {d:+g} | whole | {iters} | (loss {statistics.mean(m.loss for m in whole.after):.4f}) "
+        say(f"| {d:+g} | whole | | (loss {statistics.mean(m.loss for m in whole.after):.4f}) "
             f"| | | |")
-        for share in CORRECTION_SHARES:
-            runs = max(1, round(iters * share))
-            corr = refiner.variant(lmbda=lmbda * 2 ** d, iters=runs).refine(x, start=base.latents)
+        for resume in CORRECTION_RESUMES:
+            corr = refiner.variant(lmbda=lmbda * 2 ** d, iters=runs, resume=resume).refine(x, start=base.latents)
             excess = [100 * (c.loss / w.loss - 1) for c, w in zip(corr.after, whole.after)]
             bpp = statistics.mean(100 * (c.bpp / w.bpp - 1) for c, w in zip(corr.after, whole.after))
             psnr = statistics.mean(c.psnr - w.psnr for c, w in zip(corr.after, whole.after))
             se = statistics.stdev(excess) / math.sqrt(len(excess))
-            say(f"| {d:+g} | correction {share:g} | {runs} | {statistics.mean(excess):+.2f} % ± "
+            say(f"| {d:+g} | correction | {resume:g} | {statistics.mean(excess):+.2f} % ± "
                 f"{se:.2f} % | {min(excess):+.2f} .. {max(excess):+.2f} % | {bpp:+.2f} % | "
                 f"{psnr:+.3f} dB |")
         print(f"d {d:+g} done (load {_env.load()})", flush=True)

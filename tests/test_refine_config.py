@@ -102,6 +102,19 @@ def test_variant_respans_a_budget(tiny_model):
     assert r.schedule.iters == 250 and r.lmbda == 0.01
 
 
+def test_a_resumed_variant_takes_up_the_rest_of_the_schedule(tiny_model):
+    """Resumed halfway (a rate-control correction), a budgeted refinement's variant runs the
+    second half of its temperatures and linearly decaying lr over its own iterations; a
+    schedule not tied to a budget, and a constant lr, start over."""
+    r = Refiner(tiny_model, iters=250, schedule="budget", lr=0.06, lr_decay="linear", device="cpu")
+    v = r.variant(iters=60, resume=0.5)
+    assert v.schedule(0) == pytest.approx(r.schedule(125)) and v.schedule(60) == pytest.approx(r.schedule(250))
+    assert v.config.lr == pytest.approx(0.03) and v.config.iters == 60
+    assert r.variant(iters=60, resume=0.0).config == r.variant(iters=60).config
+    paper = Refiner(tiny_model, iters=250, device="cpu")
+    assert paper.variant(iters=60, resume=0.5).config == paper.variant(iters=60).config
+
+
 def test_a_result_reruns_from_its_record(tiny_model, photo):
     """The recorded (JSON) config rebuilds an identical Refiner, and the same result on the seed."""
     first = Refiner(tiny_model, method="cosine3", iters=6, seed=4, log_every=3, device="cpu").refine(photo)
@@ -142,7 +155,7 @@ def test_compress_json_reruns_from_its_config(capsys, tmp_path, tiny_ckpt, photo
     config = RefineConfig.from_dict(json.loads(capsys.readouterr().out)["config"])
     assert (config.iters, config.schedule, config.lr_decay) == (EFFORT_ITERS[1], "budget", "linear")
     model = load_model(str(tiny_ckpt))
-    coded = code_images([load_image(photo_png)], model, Refiner(model, config))[0]
+    coded = code_images([load_image(photo_png)], Refiner(model, config))[0]
     assert coded.data == sgp.read_bytes()
 
 

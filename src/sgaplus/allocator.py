@@ -7,9 +7,11 @@ threshold with fresh mappings and unmaps them at free, so each iteration
 page-faults them in anew. With ``M_MMAP_MAX = 0`` such blocks come from the heap
 and a high ``M_TRIM_THRESHOLD`` keeps the freed top of the heap, so the next
 iteration reuses pages already mapped. Measured by bench/refine_speed.py
-(docs/bench/refine_speed.md, kodim01, 1 thread): the reference loop ran 1.33x
-faster in a process set up so, and sgaplus's fp32 loop went from 0.69 s/it (the
-report before this module) to 0.62 s/it, at about 80-240 MB more peak RSS.
+(kodim01, 1 thread): the reference loop ran 1.33x faster in a process set up so, and
+sgaplus's fp32 loop went from 0.69 s/it (the report before this module) to 0.62 s/it, at
+about 80-240 MB more peak RSS; in the current docs/bench/refine_speed.md, on another
+Xeon, the reference runs 1.41x faster so (ssl; 1.13x for atanh, with another job
+beside it).
 
 The passes before and after the loop (g_a, the coder's float64 h_s, the figures'
 x̂) run once. With memory kept, what they free stays in the process, and a later

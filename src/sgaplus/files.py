@@ -157,7 +157,7 @@ def compress(image: LoadedImage | Image.Image | str | Path, *, model: str | Late
                                train_lmbda=train_lmbda)
     refiner = build_refiner(loaded, config)
     start = time.perf_counter()
-    result = code_image(image, loaded, refiner, plan, progress=progress, log=log)
+    result = code_image(image, refiner, plan, progress=progress, log=log)
     result.seconds = time.perf_counter() - start
     return result
 

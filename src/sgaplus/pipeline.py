@@ -29,7 +29,7 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import HardLatents, LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import CORRECTION, Candidate, Target, control
+from .ratecontrol import Candidate, Target, control, resume
 from .refine import ProgressFn, Refiner
 from .refine_config import RefineConfig
 from .util import atomic_write
@@ -102,18 +102,18 @@ class RatePlan:
     start: int
 
 
-def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
-                progress: ProgressFn | None = None,
+def code_images(images: list[LoadedImage], refiner: Refiner, progress: ProgressFn | None = None,
                 start: CompressResult | None = None) -> list[CompressResult]:
-    """Refine images of one size together, then encode each and decode its bytes the way
-    ``sgaplus decompress`` will. ``start``: one image's earlier file to continue refining
-    from (its latents; the iterations recorded are then the sum).
+    """Refine images of one size together with ``refiner`` (and its model), then encode each
+    and decode its bytes the way ``sgaplus decompress`` will. ``start``: one image's earlier
+    file to continue refining from (its latents; the iterations recorded are then the sum).
 
     Raises:
         memory.OutOfMemory: an allocation failed; the message says how much and which
             flag lowers the need.
     """
     w, h = images[0].size
+    model = refiner.model
     # Decoding (below) tiles g_s by a fixed split, not by the budget: a budget it exceeds
     # is refused here, unless the refinement's own smallest tiles need more (then its message).
     floor = memory.decode_need(h, w, codec.decode_window(model))
@@ -152,36 +152,33 @@ def code_images(images: list[LoadedImage], model: LatentModel, refiner: Refiner,
     return coded
 
 
-def code_image(image: LoadedImage, model: LatentModel, refiner: Refiner, plan: RatePlan | None = None,
+def code_image(image: LoadedImage, refiner: Refiner, plan: RatePlan | None = None,
                progress: ProgressFn | None = None,
                log: Callable[[str], None] | None = None) -> CompressResult:
     """One image's file: with the refiner as it is or, with ``plan``, with the model and λ
-    that meet its target (:mod:`sgaplus.ratecontrol`: cheap unrefined files, then one to
-    three refinements like ``refiner``, each judged on the real file; ``log`` hears one line
-    per file made). ``model`` is ``refiner``'s, ``plan.candidates[plan.start]``.
+    that meet its target (:mod:`sgaplus.ratecontrol`: cheap unrefined files, then one
+    refinement like ``refiner`` and a few shorter corrections, each judged on the real file;
+    ``log`` hears one line per file made). ``refiner``'s model is ``plan.candidates[plan.start]``'s.
 
     Raises:
         ratecontrol.TargetNotReached: no model and λ within reach meet the target.
     """
     if plan is None:
-        return code_images([image], model, refiner, progress)[0]
+        return code_images([image], refiner, progress)[0]
     from .zoo import load_model
 
     w, h = image.size
-    models = {plan.candidates[plan.start].spec: model}
+    models = {plan.candidates[plan.start].spec: refiner.model}
     iters = refiner.stop_args["max_iters"]
 
-    def code(candidate: Candidate, lmbda: float | None,
-             start: CompressResult | None) -> tuple[float, float, CompressResult]:
+    def code(candidate: Candidate, lmbda: float | None, start: CompressResult | None,
+             runs: int) -> tuple[float, float, CompressResult]:
         if candidate.spec not in models:
             models[candidate.spec] = load_model(candidate.spec)
         m = models[candidate.spec]
-        if lmbda is None:
-            variant = refiner.variant(model=m, lmbda=candidate.lmbda, iters=0)
-        else:
-            runs = iters if start is None else max(1, round(iters * CORRECTION))
-            variant = refiner.variant(model=m, lmbda=lmbda, iters=runs)
-        coded = code_images([image], m, variant, progress, start)[0]
+        variant = refiner.variant(model=m, lmbda=lmbda or candidate.lmbda, iters=0 if lmbda is None else runs,
+                                  resume=0.0 if start is None else resume(start.lmbda, lmbda))
+        coded = code_images([image], variant, progress, start)[0]
         bpp = coded.bpp
         if log is not None:
             how = "unrefined" if lmbda is None else f"λ {lmbda:.4g}, {coded.iters} iterations"
@@ -224,9 +221,9 @@ def code_batch(refiner: Refiner, images: list[LoadedImage],
     start = time.perf_counter()
     try:
         if len(images) == 1:
-            coded = [code_image(images[0], refiner.model, refiner, plan)]
+            coded = [code_image(images[0], refiner, plan)]
         else:
-            coded = code_images(images, refiner.model, refiner)
+            coded = code_images(images, refiner)
     except (ValueError, OSError, RuntimeError) as exc:
         text = str(exc).strip()
         return text.splitlines()[0] if text else type(exc).__name__

@@ -150,15 +150,20 @@ class Refiner:
         return self.config.precision
 
     def variant(self, *, lmbda: float | None = None, model: LatentModel | None = None,
-                iters: int | None = None) -> "Refiner":
+                iters: int | None = None, resume: float = 0.0) -> "Refiner":
         """This refinement at another λ (semi-multi-rate), for another model of the same
         metric or with another iteration cap (a budgeted schedule spanning it): what rate
-        control varies."""
+        control varies. ``resume``: the rest of this refinement after that share of its
+        iterations (temperature and lr where they were then), run over ``iters``: how a
+        correction continues from latents this refinement made at a nearby λ, which a
+        restart at the first step's temperature and lr would scatter again."""
         changes: dict[str, Any] = {}
         if lmbda is not None:
             changes["lmbda"] = lmbda
         if iters is not None:
-            changes.update(iters=iters, schedule_params=self.schedule.spanning(iters).params())
+            changes.update(iters=iters, schedule_params=self.schedule.resumed(resume, iters).params())
+            if self.config.lr_decay == "linear":
+                changes["lr"] = self.config.lr * (1 - resume)
         return Refiner(model or self.model, self.config, **changes)
 
     def _autocast(self):

@@ -33,3 +33,8 @@ class Schedule(Entry, abc.ABC):
         """This schedule for a run of ``iters`` iterations: itself, unless it is tied to
         its budget (``budget``)."""
         return self
+
+    def resumed(self, share: float, iters: int) -> "Schedule":
+        """The rest of this schedule after ``share`` of its run, over ``iters`` iterations.
+        A schedule not tied to its budget has no run to take a share of: it starts over."""
+        return self.spanning(iters)

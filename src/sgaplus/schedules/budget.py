@@ -53,6 +53,9 @@ class Budget(Schedule):
     def spanning(self, iters: int) -> "Budget":
         return replace(self, iters=max(iters, 1))
 
+    def resumed(self, share: float, iters: int) -> "Budget":
+        return replace(self, t_max=self(share * self.iters), iters=max(iters, 1))
+
 
 def budgeted(iters: int) -> dict[str, Any]:
     """The :class:`~sgaplus.refine_config.RefineConfig` fields of the budgeted settings of

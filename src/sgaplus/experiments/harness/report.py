@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,18 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def unit_seconds(out: Path) -> tuple[int, float]:
-    """(units stored, refinement seconds they took), a batch counted once."""
+def unit_stats(out: Path) -> tuple[int, float, Counter[str]]:
+    """(units stored, refinement seconds they took, units per processor that refined them),
+    a batch's seconds counted once: a protocol resumed on other machines says so."""
     batches: dict[tuple[str, str], float] = {}
-    count = 0
+    count, machines = 0, Counter[str]()
     for path in (out / "units").glob("*/*/*.json"):
         unit = json.loads(path.read_text())
         count += 1
         batches[(str(path.parent), unit["finished"])] = unit["batch_seconds"]
-    return count, sum(batches.values())
+        hw = unit.get("hardware", {})
+        machines[hw.get("gpu") or hw.get("cpu") or "unknown"] += 1
+    return count, sum(batches.values()), machines
 
 
 def write_result(ctx: Context, name: str, section: Section, header: dict[str, Any]) -> None:
@@ -113,7 +117,7 @@ def render(ctx: Context, sections: dict[str, Section], header: dict[str, Any],
            runs: list[dict[str, Any]]) -> str:
     p = ctx.protocol
     hw, ver = header["hardware"], header["versions"]
-    units, seconds = unit_seconds(ctx.out)
+    units, seconds, machines = unit_stats(ctx.out)
     done = sum(s.complete for s in sections.values())
     lines = [
         f"# Reproducing the paper: {p.name} protocol",
@@ -127,8 +131,10 @@ def render(ctx: Context, sections: dict[str, Section], header: dict[str, Any],
         "",
         "## Provenance",
         "",
-        f"- Hardware: {hw['device']}, {hw.get('gpu', hw['cpu'])}, {hw['cpu_count']} CPUs visible, "
-        f"torch threads {hw['torch_threads']}.",
+        f"- Hardware: units refined on "
+        + ", ".join(f"{name} ({n})" for name, n in machines.most_common())
+        + f"; this rendering on {hw['device']}, {hw.get('gpu', hw['cpu'])}, {hw['cpu_count']} CPUs "
+        f"visible, torch threads {hw['torch_threads']}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()) + f"; commit {header['commit']} (this rendering; every unit file records its own).",
         f"- Refinement: {p.iters} iterations, Adam lr {p.lr:g}, seeds {', '.join(map(str, p.seeds))}, {p.precision}, "
         f"history every {p.log_every}; tables at iterations {', '.join(map(str, p.checkpoints))}.",
