@@ -16,16 +16,14 @@ and ×1.5, size ×0.85 (bytes), PSNR −1 and +1 dB; plus one target out of reac
 hit when the file is at most the bpp/size target and within 3 % of it, or within 0.1 dB
 above the PSNR target. Cost = process CPU seconds of the rate-controlled compression over
 those of the default compression of the same image (CPU time: steadier than wall time on
-the shared CPU), model loading included. Beside it, what one file costs beside its
-refinement (``ratecontrol.FILE``, in iterations): the image's unrefined file (loading a model
-not loaded yet included) over one iteration of the default compression's refinement.
+the shared CPU), model loading included.
 
 ``--corrections``: what a correction costs in quality. A correction continues from a
 model's latents refined at one λ for a share of the iterations (``ratecontrol.CORRECTION``)
-instead of refining anew at the λ it moves to, taking up the schedule (temperature and lr)
-after a share of it (``ratecontrol.RESUME``). On the fit's crops (photos_train, 128x128),
-sgaplus-msh:3 refined at its own λ (250 budgeted iterations), then at λ·2^d, d = ±0.25, ±1,
-±2: a whole refinement, and corrections from the λ-refined latents that start the schedule
+instead of refining anew at the λ it moves to; it may start the schedule (temperature and
+lr) over or take it up after a share of it (``Refiner.variant(resume=...)``). On the
+fit's crops (photos_train, 128x128), sgaplus-msh:3 refined at its own λ (250 budgeted
+iterations), then at λ·2^d, d = ±0.25, ±1, ±2: a whole refinement, and corrections from the λ-refined latents that start the schedule
 over, take it up halfway, or take up its last quarter. The figure is the correction's
 true loss at λ·2^d over the whole refinement's (per crop; mean ± its standard error over
 crops), beside the files' bpp and PSNR differences: what the file rate control keeps
@@ -49,8 +47,7 @@ import torch
 import _env
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
-from sgaplus.ratecontrol import (CORRECTION, FILE, PSNR_WINDOW, RESUME, SIZE_WINDOW, Candidate, Target,
-                                 TargetNotReached, correction_iters)
+from sgaplus.ratecontrol import CORRECTION, PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
 from sgaplus.util import data_root
@@ -151,7 +148,7 @@ def evaluate(args: argparse.Namespace) -> None:
         "hit | cost |")
     say("|---|---|---:|---:|---|---|---|---:|")
     results: dict[str, list[tuple[bool, float]]] = {"bpp": [], "size": [], "psnr": []}
-    above, file_iters = 0, []
+    above = 0
     for n, photo in enumerate(photos):
         image = centre(data_root() / "bsds500" / "test" / f"{photo}.jpg", size)
         pixels = size * size
@@ -159,12 +156,8 @@ def evaluate(args: argparse.Namespace) -> None:
         ref = code_image(image, refiner)
         ref_cpu = time.process_time() - cpu
         ref_bpp = len(ref.data) * 8 / pixels
-        cpu = time.process_time()
-        code_image(image, refiner.variant(model=load_model(members[-1][0]), iters=0))
-        file_cpu = time.process_time() - cpu
-        file_iters.append(file_cpu / ((ref_cpu - file_cpu) / iters))
-        say(f"| {photo} | (default: sgaplus-msh:3, λ 0.013) | {ref_bpp:.4f} | {ref.psnr:.2f} | | 1; unrefined "
-            f"file {file_cpu:.2f} s = {file_iters[-1]:.1f} iterations | | {ref_cpu:.1f} s |")
+        say(f"| {photo} | (default: sgaplus-msh:3, λ 0.013) | {ref_bpp:.4f} | {ref.psnr:.2f} | | 1 | | "
+            f"{ref_cpu:.1f} s |")
         targets = [Target("bpp", round(ref_bpp * 0.6, 4)), Target("bpp", round(ref_bpp * 1.5, 4)),
                    Target("size", round(len(ref.data) * 0.85)), Target("psnr", round(ref.psnr - 1, 2)),
                    Target("psnr", round(ref.psnr + 1, 2))]
@@ -203,9 +196,6 @@ def evaluate(args: argparse.Namespace) -> None:
     say()
     say(f"Files above their bpp/size target: {above}.")
     say()
-    say(f"One file beside its refinement: {min(file_iters):.1f} .. {max(file_iters):.1f} iterations "
-        f"(mean {statistics.mean(file_iters):.1f}; `ratecontrol.FILE` = {FILE}).")
-    say()
     report.write(args.out)
 
 
@@ -219,12 +209,12 @@ def corrections(args: argparse.Namespace) -> None:
     x = torch.cat([centre(data_root() / "photos_train" / f"{p}.png", size).x for p in photos])
     refiner = Refiner(model, method="ssl", log_every=0, device="cpu", **budgeted(iters))
     base = refiner.refine(x)
-    runs = correction_iters(iters)
+    runs = max(1, round(iters * CORRECTION))
     say(f"{len(photos)} crops {size}x{size} of photos_train ({', '.join(photos)}), refined together; "
         f"{spec} (λ {lmbda:g}), {iters} budgeted iterations; corrections of {runs} iterations "
         f"(`ratecontrol.CORRECTION` = {CORRECTION:g}) continue from its latents refined at λ {lmbda:g}, "
-        f"taking up the schedule after {', '.join(f'{r:g}' for r in CORRECTION_RESUMES)} of it. "
-        f"Current: `ratecontrol.RESUME` = {RESUME:g}.")
+        f"taking up the schedule after {', '.join(f'{r:g}' for r in CORRECTION_RESUMES)} of it "
+        f"(rate control's corrections: 0, a restart).")
     say()
     say("| d (λ·2^d) | refinement | schedule from | true loss vs whole: mean ± SE | min .. max | "
         "bpp vs whole | PSNR vs whole |")

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from sgaplus.cli.main import main
-from sgaplus.ratecontrol import (BUDGET, FILE, FIT, RESUME, SPAN, Candidate, Target, TargetNotReached, _Search,
-                                 coefficients, control, correction_iters, resume)
+from sgaplus.ratecontrol import (BUDGET, CORRECTION, FIT, SPAN, Candidate, Target, TargetNotReached,
+                                 _Search, coefficients, control)
 from sgaplus.zoo import load_model
 
 FAMILY = [Candidate(f"m:{q}", lmbda) for q, lmbda in enumerate((0.0035, 0.0067, 0.013, 0.025), 1)]
@@ -27,12 +27,12 @@ class Family:
 
     def __init__(self, slope_factor: float = 1.0, offset: float = 0.0, flat: tuple[str, ...] = ()) -> None:
         self.factor, self.offset, self.flat = slope_factor, offset, flat
-        self.calls: list[tuple[str, float | None, object, int]] = []
+        self.calls: list[tuple[str, float | None, object]] = []
 
-    def __call__(self, c: Candidate, lmbda: float | None, start: object, iters: int) -> tuple[float, float, str]:
+    def __call__(self, c: Candidate, lmbda: float | None, start: object) -> tuple[float, float, str]:
         q = int(c.spec.split(":")[1])
         b0, p0 = 0.25 * 1.4 ** (q - 1), 28 + 1.2 * (q - 1)
-        self.calls.append((c.spec, lmbda, start, iters))
+        self.calls.append((c.spec, lmbda, start))
         if lmbda is None:
             return b0, p0, f"{c.spec} unrefined"
         k = math.log2(lmbda / c.lmbda)
@@ -44,17 +44,18 @@ class Family:
 
     @property
     def refinements(self) -> int:
-        return sum(lmbda is not None for _, lmbda, _, _ in self.calls)
+        return sum(lmbda is not None for _, lmbda, _ in self.calls)
 
     @property
     def cost(self) -> float:
-        """What the files cost, in compressions (a refinement of ``ITERS`` and its file)."""
-        return sum(FILE + (0 if lmbda is None else iters) for _, lmbda, _, iters in self.calls) / (ITERS + FILE)
+        """The refinement work, in whole refinements (a correction: ``CORRECTION``)."""
+        return sum(1.0 if start is None else CORRECTION for _, lmbda, start in self.calls
+                   if lmbda is not None)
 
     def refined(self, spec: str) -> list[float]:
         """The k of each refinement of model ``spec``, in order."""
         lmbda = FAMILY[int(spec.split(":")[1]) - 1].lmbda
-        return [math.log2(x / lmbda) for s, x, _, _ in self.calls if s == spec and x is not None]
+        return [math.log2(x / lmbda) for s, x, _ in self.calls if s == spec and x is not None]
 
 
 @pytest.mark.parametrize("factor, offset", [(1.0, 0.0), (1.4, 0.05), (0.7, -0.04)])
@@ -66,7 +67,7 @@ def test_bpp_target_met_within_3_percent_never_above(bpp, factor, offset):
     assert image.cost <= BUDGET
     # corrections continue from an earlier refined file; at most one more whole refinement
     # (a move to another model once the first has shown what refinement adds to this image)
-    refined = [start for _, lmbda, start, _ in image.calls if lmbda is not None]
+    refined = [start for _, lmbda, start in image.calls if lmbda is not None]
     assert refined[0] is None and sum(start is None for start in refined) <= 2
 
 
@@ -95,19 +96,12 @@ def test_a_target_beyond_the_first_models_reach_moves_up_to_the_neighbour():
     """Refinement takes 25 % of the bits of this image (an easy one): m:3, refined first
     as the prediction says, falls short of the bpp target even at λ·4, so the search
     moves along the rate axis to m:4, whose λ its first file's shift predicts, without
-    spending a correction on m:3's limit. That refinement gets the iterations the budget
-    has left: fewer than the first's, since three unrefined files came before it."""
+    spending a correction on m:3's limit."""
     image = Family(offset=-0.4)
     best, _ = control(image, FAMILY, Target("bpp", 0.55), PIXELS, ITERS)
     assert 0.55 * 0.97 <= best.bpp <= 0.55 and image.cost <= BUDGET
     assert best.candidate.spec == "m:4"
     assert len(image.refined("m:3")) == 1 and len(image.refined("m:4")) == 1
-    assert image.calls[-1][2:] == (None, ITERS - 3 * FILE)
-
-
-def test_a_near_correction_resumes_the_schedule_a_far_one_starts_over():
-    assert resume(0.013, 0.013 * 2 ** 0.3) == resume(0.013, 0.013 / 2 ** 0.45) == RESUME > 0
-    assert resume(0.013, 0.013 / 2) == resume(0.013, 0.013 * 2 ** 0.6) == 0.0
 
 
 def test_size_target_is_bytes():
@@ -234,9 +228,7 @@ def test_compress_hits_a_bpp_target_across_models(tmp_path, capsys, images, whic
     assert row["bytes"] == out.stat().st_size and target * 0.97 <= row["bpp"] <= target
     probes = row["probes"]
     assert {"model", "lmbda", "bpp", "psnr", "iters"} <= set(probes[0])
-    iters = probes[next(n for n, p in enumerate(probes) if p["lmbda"] is not None)]["iters"]
-    corrections = (BUDGET - 1) * (iters + FILE) / (correction_iters(iters) + FILE)
-    assert sum(p["lmbda"] is not None for p in probes) <= 1 + corrections
+    assert sum(p["lmbda"] is not None for p in probes) <= 1 + (BUDGET - 1) / CORRECTION
     # the model spelled as the probes spell it: the probe that made the file, and a name
     # --model takes, for the model the file records
     made = [p for p in probes if (p["bpp"], p["psnr"]) == (row["bpp"], row["psnr"])]

@@ -29,7 +29,7 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import HardLatents, LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import Candidate, Target, control, resume
+from .ratecontrol import CORRECTION, Candidate, Target, control
 from .refine import ProgressFn, Refiner
 from .refine_config import RefineConfig
 from .util import atomic_write
@@ -156,9 +156,9 @@ def code_image(image: LoadedImage, refiner: Refiner, plan: RatePlan | None = Non
                progress: ProgressFn | None = None,
                log: Callable[[str], None] | None = None) -> CompressResult:
     """One image's file: with the refiner as it is or, with ``plan``, with the model and λ
-    that meet its target (:mod:`sgaplus.ratecontrol`: cheap unrefined files, then one
-    refinement like ``refiner`` and a few shorter corrections, each judged on the real file;
-    ``log`` hears one line per file made). ``refiner``'s model is ``plan.candidates[plan.start]``'s.
+    that meet its target (:mod:`sgaplus.ratecontrol`: cheap unrefined files, then one to
+    three refinements like ``refiner``, each judged on the real file; ``log`` hears one line
+    per file made). ``refiner``'s model is ``plan.candidates[plan.start]``'s.
 
     Raises:
         ratecontrol.TargetNotReached: no model and λ within reach meet the target.
@@ -171,13 +171,16 @@ def code_image(image: LoadedImage, refiner: Refiner, plan: RatePlan | None = Non
     models = {plan.candidates[plan.start].spec: refiner.model}
     iters = refiner.stop_args["max_iters"]
 
-    def code(candidate: Candidate, lmbda: float | None, start: CompressResult | None,
-             runs: int) -> tuple[float, float, CompressResult]:
+    def code(candidate: Candidate, lmbda: float | None,
+             start: CompressResult | None) -> tuple[float, float, CompressResult]:
         if candidate.spec not in models:
             models[candidate.spec] = load_model(candidate.spec)
         m = models[candidate.spec]
-        variant = refiner.variant(model=m, lmbda=lmbda or candidate.lmbda, iters=0 if lmbda is None else runs,
-                                  resume=0.0 if start is None else resume(start.lmbda, lmbda))
+        if lmbda is None:
+            variant = refiner.variant(model=m, lmbda=candidate.lmbda, iters=0)
+        else:
+            runs = iters if start is None else max(1, round(iters * CORRECTION))
+            variant = refiner.variant(model=m, lmbda=lmbda, iters=runs)
         coded = code_images([image], variant, progress, start)[0]
         bpp = coded.bpp
         if log is not None:

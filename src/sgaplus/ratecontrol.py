@@ -22,13 +22,11 @@ near that model's own. Here the family is the first knob and λ the second:
    or, once two measured points lie either side of the aim, between them (regula falsi).
    A correction continues from that model's refined latents of the nearest λ for
    :data:`CORRECTION` of the iterations (λ moved a little, so the latents need to move a
-   little), taking up the schedule where it was halfway (:data:`RESUME`). Only when this
-   image's points put the target beyond the model's reach does the search move on to the
-   neighbour in that direction (a refinement of the iterations the budget has left, at
-   the λ the first file's shift predicts); a model it comes back to continues from its own
-   points. All of it within :data:`BUDGET`, counted in iterations with every file's own
-   cost (:data:`FILE`); the last file the budget allows, when none so far meets the
-   target, aims at the safe side of the window.
+   little): a quarter of a refinement. Only when this image's points put the target
+   beyond the model's reach does the search move on to the neighbour in that direction (a
+   whole refinement, at the λ the first file's shift predicts); a model it comes back to
+   continues from its own points. All of it within :data:`BUDGET`; the last file the
+   budget allows, when none so far meets the target, aims at the safe side of the window.
 
 Every probe is a real file, so the result is the best one that meets the target: within
 the tolerance window if one is, then for a size the highest PSNR, for a PSNR the fewest
@@ -50,50 +48,21 @@ from typing import Callable, Generic, TypeVar
 SPAN = 2.0
 
 #: The share of a refinement's iterations a correction runs, continuing from refined
-#: latents of the same model (on another model it is a refinement anew): a quarter, so
-#: that three fit in the budget (:data:`BUDGET`) beside the first refinement. The price,
-#: in the file kept after a correction: see :data:`RESUME`.
+#: latents of the same model (on another model it is a whole refinement): a quarter, so
+#: that four fit in the budget. The price, in the file kept after a correction: a quarter
+#: of 250 iterations continuing from latents refined at λ·2^±0.25 .. λ·2^±2, the schedule
+#: started over, ends 1.1-2.8 % above a whole refinement's true loss at that λ (mean over
+#: 8 crops, ± 0.2-0.6 % SE; docs/bench/ratecontrol_corrections.md). Taking the schedule up
+#: halfway instead (``Refiner.variant(resume=0.5)``) leaves 0.15-0.18 % a quarter octave
+#: away, but an octave or more away it moves the bits too little, which misled the search
+#: when tried (issue 15, stop 15), so corrections start over.
 CORRECTION = 0.25
 
-#: Where a correction takes up the refinement's schedule when it moves λ by at most
-#: :data:`RESUME_OCTAVES`: the rest after this share of it (temperature and Adam's lr as
-#: they were then), compressed into the correction's iterations. A restart at the first
-#: step's temperature and lr scatters latents that need only a nudge: ±0.25 octave away it
-#: ends 1.1 % above a whole refinement at the new λ, resumed halfway 0.15-0.18 %, its bits
-#: within 1.5 % of the restart's (docs/bench/ratecontrol_corrections.md: means over 8
-#: crops, standard errors 0.06-0.25 %). An octave away the cooler half of the schedule no
-#: longer moves the bits far enough (an octave down +10 % bpp over the whole refinement,
-#: restarted +4 %; two octaves down +33 % and +8.6 %): rate control would read that as a
-#: response to λ too flat to reach its target, so a larger move starts over.
-RESUME = 0.5
-RESUME_OCTAVES = 0.5
-
-
-def resume(start: float, lmbda: float) -> float:
-    """Where a correction from latents refined at λ ``start`` to λ ``lmbda`` takes up the
-    schedule (:data:`RESUME`), or 0.0: it starts over."""
-    return RESUME if abs(math.log2(lmbda / start)) <= RESUME_OCTAVES else 0.0
-
-
-#: What one image's rate control may cost, in compressions (one refinement and its file):
-#: the issue's "at most 2x one compression". Counted in iterations of the loop, every file
-#: at :data:`FILE` more: the first refinement, three unrefined files and three corrections
-#: fit; a whole second refinement (a move to another model) does not, so a move gets the
-#: iterations that are left (:meth:`_Search.run`).
+#: The refinement work one image may take, in whole refinements (a correction counts
+#: ``CORRECTION``): the issue's "at most 2x one compression", i.e. the first refinement
+#: and four corrections, or a move to another model; the unrefined files and model
+#: loads add a few per cent.
 BUDGET = 2.0
-
-#: What making one file costs beside its refinement, in iterations of the loop: the
-#: analysis, the entropy coding, the check decode that ``compress`` reports PSNR from, the
-#: true loss before and after, and on a model's first file its loading. Measured per image
-#: by ``bench/ratecontrol.py`` (docs/bench/ratecontrol.md: an unrefined file against one
-#: iteration, 192x192 crops, 1 thread).
-FILE = 6
-
-
-def correction_iters(iters: int) -> int:
-    """The iterations of a correction of a refinement of ``iters`` (:data:`CORRECTION`)."""
-    return max(1, round(iters * CORRECTION))
-
 
 #: Tolerance windows: a bpp/size file within 3 % below the target, a PSNR within 0.1 dB above.
 SIZE_WINDOW = 0.03
@@ -176,11 +145,10 @@ class TargetNotReached(ValueError):
     """No model and λ within reach meet the target; the message names the nearest result."""
 
 
-#: ``code(candidate, lmbda, start, iters)``: the file of ``candidate`` refined at ``lmbda``
-#: (None: unrefined) for ``iters`` iterations (the settings spanning them), as
-#: (bpp, psnr, payload); ``start``: the payload of a refined probe to continue from (a
-#: correction), or None.
-Coder = Callable[[Candidate, "float | None", "T | None", int], "tuple[float, float, T]"]
+#: ``code(candidate, lmbda, start)``: the file of ``candidate`` refined at ``lmbda`` (None:
+#: unrefined) as (bpp, psnr, payload); ``start``: the payload of a refined probe to
+#: continue from for a correction (:data:`CORRECTION` of the iterations), or None.
+Coder = Callable[[Candidate, "float | None", "T | None"], "tuple[float, float, T]"]
 
 
 def coefficients(iters: int) -> tuple[float, float, float, float]:
@@ -218,8 +186,6 @@ class _Search(Generic[T]):
         a_b, s_b, a_p, s_p = coefficients(iters)
         self.shift, self.slope = (a_b, s_b) if target.kind == "size" else (a_p, s_p)
         self.tried: list[Probe[T]] = []
-        # The budget and what has been spent of it, in iterations (every file FILE more).
-        self.budget, self.spent = BUDGET * (iters + FILE), 0.0
 
     def value(self, probe: Probe[T]) -> float:
         return math.log2(probe.bpp) if self.target.kind == "size" else probe.psnr
@@ -231,12 +197,10 @@ class _Search(Generic[T]):
     def hit(self, probe: Probe[T]) -> bool:
         return self.low <= self.value(probe) <= self.high
 
-    def make(self, i: int, k: float | None, start: Probe[T] | None = None, runs: int = 0) -> Probe[T]:
-        """The file of model ``i`` refined at λ_i·2^k for ``runs`` iterations (k None: unrefined)."""
+    def make(self, i: int, k: float | None, start: Probe[T] | None = None) -> Probe[T]:
         c = self.candidates[i]
         lmbda = None if k is None else c.lmbda * 2 ** k
-        self.spent += FILE + (0 if k is None else runs)
-        bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload, runs)
+        bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload)
         self.tried.append(Probe(c, lmbda, bpp, psnr, payload))
         return self.tried[-1]
 
@@ -318,7 +282,7 @@ class _Search(Generic[T]):
         # back to continues from its own points and latents.
         shift = self.shift
         points: dict[int, list[tuple[float, float, Probe[T]]]] = {}  # model -> (k, value, probe)
-        reach = False
+        spent, reach = 0.0, False
 
         def next_k(j: int, aim: float) -> float:
             mine = points.get(j)
@@ -331,18 +295,13 @@ class _Search(Generic[T]):
             if any(abs(p[0] - k) < 1e-9 for p in mine):  # tried: nothing new within reach
                 break
             start = min(mine, key=lambda p: abs(p[0] - k))[2] if mine else None
-            left = self.budget - self.spent - FILE  # the iterations this file may take
-            if not any(p.lmbda is not None for p in self.tried):
-                runs = self.iters  # the first refinement: the compression the budget counts in
-            elif start is None:  # a move: what is left (at least half a refinement, below)
-                runs = min(self.iters, int(left))
-            else:
-                runs = correction_iters(self.iters)
-                if runs > left:
-                    break
-            if left - runs < FILE + correction_iters(self.iters) and self.best() is None:
+            cost = 1.0 if start is None else CORRECTION
+            if spent + cost > BUDGET:
+                break
+            spent += cost
+            if spent + CORRECTION > BUDGET and self.best() is None:
                 k = next_k(i, self.safe)  # the last chance to meet the target at all
-            probe = self.make(i, k, start, runs)
+            probe = self.make(i, k, start)
             if self.hit(probe):
                 break
             if start is None:  # a whole refinement: what refinement adds to *this* image
@@ -352,13 +311,11 @@ class _Search(Generic[T]):
             if abs(want) <= SPAN:
                 continue
             # Beyond this model's reach: on to the neighbour in that direction, unless the
-            # family ends there or the iterations left, after its unrefined file, are fewer
-            # than half a refinement (then this model's limit, the nearest it gets, if not
-            # tried yet).
+            # family ends there or a whole refinement no longer fits (then this model's
+            # limit, the nearest it gets, if not tried yet).
             j = i + (1 if want > 0 else -1)
             reach = not 0 <= j < len(self.candidates)
-            left = self.budget - self.spent - FILE * (1 if j in base else 2)
-            if reach or left < self.iters / 2 and not points.get(j):
+            if reach or spent + 1.0 > BUDGET and not points.get(j):
                 continue
             if j not in base:
                 base[j] = self.value(self.make(j, None))
