@@ -154,9 +154,10 @@ class Refiner:
         """This refinement at another λ (semi-multi-rate), for another model of the same
         metric or with another iteration cap (a budgeted schedule spanning it): what rate
         control varies. ``resume``: the rest of this refinement after that share of its
-        iterations (temperature and lr where they were then), run over ``iters``: how a
-        correction continues from latents this refinement made at a nearby λ, which a
-        restart at the first step's temperature and lr would scatter again."""
+        iterations (temperature and lr where they were then), run over ``iters``: a
+        continuation of latents it made at a nearby λ that does not scatter them again as
+        the first step's temperature and lr do (docs/bench/ratecontrol_corrections.md
+        measures both; rate control's corrections restart)."""
         changes: dict[str, Any] = {}
         if lmbda is not None:
             changes["lmbda"] = lmbda
