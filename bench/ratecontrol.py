@@ -47,7 +47,8 @@ import torch
 import _env
 from sgaplus.images import LoadedImage, load_image
 from sgaplus.pipeline import RatePlan, code_image, code_images
-from sgaplus.ratecontrol import CORRECTION, PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached
+from sgaplus.ratecontrol import (CORRECTION, PSNR_WINDOW, SIZE_WINDOW, Candidate, Target, TargetNotReached,
+                                 correction_iters)
 from sgaplus.refine import Refiner
 from sgaplus.schedules import budgeted
 from sgaplus.util import data_root
@@ -209,7 +210,7 @@ def corrections(args: argparse.Namespace) -> None:
     x = torch.cat([centre(data_root() / "photos_train" / f"{p}.png", size).x for p in photos])
     refiner = Refiner(model, method="ssl", log_every=0, device="cpu", **budgeted(iters))
     base = refiner.refine(x)
-    runs = max(1, round(iters * CORRECTION))
+    runs = correction_iters(iters)
     say(f"{len(photos)} crops {size}x{size} of photos_train ({', '.join(photos)}), refined together; "
         f"{spec} (λ {lmbda:g}), {iters} budgeted iterations; corrections of {runs} iterations "
         f"(`ratecontrol.CORRECTION` = {CORRECTION:g}) continue from its latents refined at λ {lmbda:g}, "

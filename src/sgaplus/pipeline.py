@@ -29,7 +29,7 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import HardLatents, LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import CORRECTION, Candidate, Target, control
+from .ratecontrol import Candidate, Target, control, correction_iters
 from .refine import ProgressFn, Refiner
 from .refine_config import RefineConfig
 from .util import atomic_write
@@ -179,7 +179,7 @@ def code_image(image: LoadedImage, refiner: Refiner, plan: RatePlan | None = Non
         if lmbda is None:
             variant = refiner.variant(model=m, lmbda=candidate.lmbda, iters=0)
         else:
-            runs = iters if start is None else max(1, round(iters * CORRECTION))
+            runs = iters if start is None else correction_iters(iters)
             variant = refiner.variant(model=m, lmbda=lmbda, iters=runs)
         coded = code_images([image], variant, progress, start)[0]
         bpp = coded.bpp

@@ -58,6 +58,12 @@ SPAN = 2.0
 #: when tried (issue 15, stop 15), so corrections start over.
 CORRECTION = 0.25
 
+
+def correction_iters(iters: int) -> int:
+    """The iterations of a correction of a refinement of ``iters`` (:data:`CORRECTION`)."""
+    return max(1, round(iters * CORRECTION))
+
+
 #: The refinement work one image may take, in whole refinements (a correction counts
 #: ``CORRECTION``): the issue's "at most 2x one compression", i.e. the first refinement
 #: and four corrections, or a move to another model; the unrefined files and model
