@@ -23,11 +23,12 @@ model's latents refined at one λ for a share of the iterations (``ratecontrol.C
 instead of refining anew at the λ it moves to; it may start the schedule (temperature and
 lr) over or take it up after a share of it (``Refiner.variant(resume=...)``). On the
 fit's crops (photos_train, 128x128), sgaplus-msh:3 refined at its own λ (250 budgeted
-iterations), then at λ·2^d, d = ±0.25, ±1, ±2: a whole refinement, and corrections from the λ-refined latents that start the schedule
-over, take it up halfway, or take up its last quarter. The figure is the correction's
-true loss at λ·2^d over the whole refinement's (per crop; mean ± its standard error over
-crops), beside the files' bpp and PSNR differences: what the file rate control keeps
-after a correction gives up against one refined at that λ from the start.
+iterations), then at λ·2^d, d = ±0.25, ±1, ±2: a whole refinement, and corrections from
+the λ-refined latents that start the schedule over, take it up halfway, or take up its
+last quarter. The figure is the correction's true loss at λ·2^d over the whole
+refinement's (per crop; mean ± its standard error over crops), beside the files' bpp and
+PSNR differences: what the file rate control keeps after a correction gives up against
+one refined at that λ from the start.
 
     python bench/ratecontrol.py --fit           ->   docs/bench/ratecontrol_fit.md
     python bench/ratecontrol.py                 ->   docs/bench/ratecontrol.md
