@@ -8,7 +8,7 @@ import math
 import pytest
 
 from sgaplus.cli.main import main
-from sgaplus.ratecontrol import (BUDGET, CORRECTION, FIT, SPAN, Candidate, Target, TargetNotReached,
+from sgaplus.ratecontrol import (BUDGET, CORRECTION, FIT, SPAN, Candidate, Point, Target, TargetNotReached,
                                  _Search, coefficients, control)
 from sgaplus.zoo import load_model
 
@@ -22,11 +22,14 @@ class Family:
     (about the family's steps on Kodak);
     refinement at λ_q·2^k adds what ``FIT`` predicts, off by ``err`` (a factor on the slope
     and an offset), as a real image would be; ``flat``: models whose response to λ is a
-    fifth of that (refinement's response flattens far from a model's own λ). Records every
-    call."""
+    fifth of that (refinement's response flattens far from a model's own λ); a correction
+    adds ``correction_bias`` (in log2 bpp; five times that in dB) to what a whole refinement
+    at its λ gives. Records every call."""
 
-    def __init__(self, slope_factor: float = 1.0, offset: float = 0.0, flat: tuple[str, ...] = ()) -> None:
+    def __init__(self, slope_factor: float = 1.0, offset: float = 0.0, flat: tuple[str, ...] = (),
+                 correction_bias: float = 0.0) -> None:
         self.factor, self.offset, self.flat = slope_factor, offset, flat
+        self.bias = correction_bias
         self.calls: list[tuple[str, float | None, object]] = []
 
     def __call__(self, c: Candidate, lmbda: float | None, start: object) -> tuple[float, float, str]:
@@ -38,8 +41,9 @@ class Family:
         k = math.log2(lmbda / c.lmbda)
         a_b, s_b, a_p, s_p = coefficients(ITERS)
         factor = self.factor * (0.2 if c.spec in self.flat else 1.0)
-        bpp = b0 * 2 ** (a_b + self.offset + factor * s_b * k)
-        psnr = p0 + a_p + 5 * self.offset + factor * s_p * k
+        offset = self.offset + (0.0 if start is None else self.bias)
+        bpp = b0 * 2 ** (a_b + offset + factor * s_b * k)
+        psnr = p0 + a_p + 5 * offset + factor * s_p * k
         return bpp, psnr, f"{c.spec} at {lmbda:.4g}"
 
     @property
@@ -126,9 +130,25 @@ def test_corrections_stay_between_points_either_side_of_the_aim():
     either side of the aim make; regula falsi interpolates within it."""
     search = _Search(Family(), FAMILY, Target("psnr", 30.0), PIXELS, ITERS, 1)
     aim = search.aim
-    points = [(0.0, aim - 0.4, None), (1.0, aim + 0.4, None), (0.5, aim + 0.35, None)]
+    points = [Point(0.0, aim - 0.4, None, True), Point(1.0, aim + 0.4, None, True),
+              Point(0.5, aim + 0.35, None, True)]
     assert search.step(points, aim) == pytest.approx(0.4 * 0.5 / 0.75)
     assert search.step(points[:2], aim) == pytest.approx(0.5)
+    # a whole refinement's point does not bracket with a correction's
+    assert search.step([points[0]._replace(correction=False), points[2]], aim) == \
+        pytest.approx(0.5 - 0.35 / search.slope)
+
+
+@pytest.mark.parametrize("bias", [0.07, -0.07])
+def test_corrections_offset_from_whole_refinements_still_hit(bias):
+    """Seen on a photo at 25 iterations: the first refinement lands just under the bpp
+    window and every correction from it adds 5 % of bits whatever λ does, so a bracket
+    between the refinement and a correction closes on λs whose corrections all miss.
+    Judged against corrections only, the second correction lands in the window."""
+    image = Family(offset=-0.04 if bias > 0 else 0.04, correction_bias=bias)
+    best, tried = control(image, FAMILY, Target("bpp", 0.4), PIXELS, ITERS)
+    assert 0.4 * 0.97 <= best.bpp <= 0.4 and image.cost <= BUDGET
+    assert not any(0.4 * 0.97 <= p.bpp <= 0.4 for p in tried[:-1] if p.lmbda is not None)
 
 
 def test_out_of_reach_fails_before_refining_and_names_the_nearest_file():

@@ -22,7 +22,10 @@ near that model's own. Here the family is the first knob and λ the second:
    or, once two measured points lie either side of the aim, between them (regula falsi).
    A correction continues from that model's refined latents of the nearest λ for
    :data:`CORRECTION` of the iterations (λ moved a little, so the latents need to move a
-   little): a quarter of a refinement. Only when this image's points put the target
+   little): a quarter of a refinement. Its file is not the whole refinement's at that λ
+   (a few per cent of bits off, by the image, either way), so once a model has a
+   correction's point, the next correction is placed from corrections' points only: a
+   secant or bracket across the two kinds would read that offset as the response to λ. Only when this image's points put the target
    beyond the model's reach does the search move on to the neighbour in that direction (a
    whole refinement, at the λ the first file's shift predicts); a model it comes back to
    continues from its own points. All of it within :data:`BUDGET`; the last file the
@@ -40,7 +43,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, NamedTuple, TypeVar
 
 #: How far λ may move from a model's own, in octaves either way (λ/4 .. λ·4): far
 #: enough to bridge the family's 2x steps and extend its ends; further out the model
@@ -147,6 +150,16 @@ class Probe(Generic[T]):
         return {"model": self.candidate.spec, "lmbda": self.lmbda, "bpp": self.bpp, "psnr": self.psnr}
 
 
+class Point(NamedTuple, Generic[T]):
+    """A refined file on one model: λ's octaves from the model's own (k), its value on the
+    scale the search works on (log2 bpp or dB), and whether it was a correction."""
+
+    k: float
+    value: float
+    probe: Probe[T]
+    correction: bool
+
+
 class TargetNotReached(ValueError):
     """No model and λ within reach meet the target; the message names the nearest result."""
 
@@ -246,23 +259,26 @@ class _Search(Generic[T]):
             f"{self.target.describe()} is out of reach of {family} (λ within {2 ** SPAN:g}x of "
             f"each model's own){predicted}; the nearest file: {self.nearest()}")
 
-    def step(self, points: list[tuple[float, float, Probe[T]]], aim: float) -> float:
-        """The next k on one model from its measured (k, value) points: between the nearest
-        points either side of ``aim`` once they bracket it (regula falsi: a secant through
-        the last two can leave the bracket where refinement's response bends), else a
-        secant through the last two, else the predicted slope from the last point."""
-        below = [p for p in points if p[1] < aim]
-        above = [p for p in points if p[1] >= aim]
+    def step(self, points: list[Point[T]], aim: float) -> float:
+        """The next k on one model from its measured points: between the nearest points
+        either side of ``aim`` once they bracket it (regula falsi: a secant through the last
+        two can leave the bracket where refinement's response bends), else a secant through
+        the last two, else the predicted slope from the last point. The next file there is a
+        correction, so once corrections' points exist only they count (the module
+        docstring)."""
+        points = [p for p in points if p.correction] or points
+        below = [p for p in points if p.value < aim]
+        above = [p for p in points if p.value >= aim]
         if below and above:
-            (k0, v0, _), (k1, v1, _) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
+            (k0, v0, *_), (k1, v1, *_) = max(below, key=lambda p: p.value), min(above, key=lambda p: p.value)
             if v1 > v0:
                 return k0 + (aim - v0) * (k1 - k0) / (v1 - v0)
         slope = self.slope
         if len(points) > 1:
-            (k0, v0, _), (k1, v1, _) = points[-2], points[-1]
+            (k0, v0, *_), (k1, v1, *_) = points[-2], points[-1]
             if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
                 slope = (v1 - v0) / (k1 - k0)
-        return points[-1][0] + (aim - points[-1][1]) / slope
+        return points[-1].k + (aim - points[-1].value) / slope
 
     def run(self) -> tuple[Probe[T], list[Probe[T]]]:
         base: dict[int, float] = {}
@@ -287,7 +303,7 @@ class _Search(Generic[T]):
         # image's points say the target lies beyond that model's reach; a model it comes
         # back to continues from its own points and latents.
         shift = self.shift
-        points: dict[int, list[tuple[float, float, Probe[T]]]] = {}  # model -> (k, value, probe)
+        points: dict[int, list[Point[T]]] = {}  # each model's refined files
         spent, reach = 0.0, False
 
         def next_k(j: int, aim: float) -> float:
@@ -298,9 +314,9 @@ class _Search(Generic[T]):
         while True:
             mine = points.setdefault(i, [])
             k = next_k(i, self.aim)
-            if any(abs(p[0] - k) < 1e-9 for p in mine):  # tried: nothing new within reach
+            if any(abs(p.k - k) < 1e-9 for p in mine):  # tried: nothing new within reach
                 break
-            start = min(mine, key=lambda p: abs(p[0] - k))[2] if mine else None
+            start = min(mine, key=lambda p: abs(p.k - k)).probe if mine else None
             cost = 1.0 if start is None else CORRECTION
             if spent + cost > BUDGET:
                 break
@@ -312,7 +328,7 @@ class _Search(Generic[T]):
                 break
             if start is None:  # a whole refinement: what refinement adds to *this* image
                 shift = self.value(probe) - base[i] - self.slope * k
-            mine.append((k, self.value(probe), probe))
+            mine.append(Point(k, self.value(probe), probe, start is not None))
             want = self.step(mine, self.aim)
             if abs(want) <= SPAN:
                 continue
