@@ -8,7 +8,7 @@ import math
 import pytest
 
 from sgaplus.cli.main import main
-from sgaplus.ratecontrol import (BUDGET, CORRECTION, FIT, SPAN, Candidate, Point, Target, TargetNotReached,
+from sgaplus.ratecontrol import (BUDGET, CORRECTION, FILE, FIT, SPAN, Candidate, Point, Target, TargetNotReached,
                                  _Search, coefficients, control)
 from sgaplus.zoo import load_model
 
@@ -31,11 +31,13 @@ class Family:
         self.factor, self.offset, self.flat = slope_factor, offset, flat
         self.bias = correction_bias
         self.calls: list[tuple[str, float | None, object]] = []
+        self.spent = 0
 
-    def __call__(self, c: Candidate, lmbda: float | None, start: object) -> tuple[float, float, str]:
+    def __call__(self, c: Candidate, lmbda: float | None, start: object, runs: int) -> tuple[float, float, str]:
         q = int(c.spec.split(":")[1])
         b0, p0 = 0.25 * 1.4 ** (q - 1), 28 + 1.2 * (q - 1)
         self.calls.append((c.spec, lmbda, start))
+        self.spent += runs + FILE
         if lmbda is None:
             return b0, p0, f"{c.spec} unrefined"
         k = math.log2(lmbda / c.lmbda)
@@ -52,9 +54,8 @@ class Family:
 
     @property
     def cost(self) -> float:
-        """The refinement work, in whole refinements (a correction: ``CORRECTION``)."""
-        return sum(1.0 if start is None else CORRECTION for _, lmbda, start in self.calls
-                   if lmbda is not None)
+        """What the files cost, in compressions (one refinement of ``ITERS`` and its file)."""
+        return self.spent / (ITERS + FILE)
 
     def refined(self, spec: str) -> list[float]:
         """The k of each refinement of model ``spec``, in order."""
@@ -106,6 +107,20 @@ def test_a_target_beyond_the_first_models_reach_moves_up_to_the_neighbour():
     assert 0.55 * 0.97 <= best.bpp <= 0.55 and image.cost <= BUDGET
     assert best.candidate.spec == "m:4"
     assert len(image.refined("m:3")) == 1 and len(image.refined("m:4")) == 1
+
+
+@pytest.mark.parametrize("factor", [1.3, 1.0])
+def test_a_target_just_beyond_a_models_reach_tries_its_limit_before_moving(factor):
+    """Seen on a BSDS photo: the first refinement (m:3) lands 0.6 dB over the PSNR target
+    and the predicted slope puts the target a little beyond m:3's λ/4. Its limit comes
+    first (a correction); where this image's response is steeper than predicted that
+    meets the target without a move (factor 1.3); where it is not, the search moves on to
+    m:2 (factor 1.0). Either way within the window and the budget."""
+    image = Family(factor, 0.12)
+    best, _ = control(image, FAMILY, Target("psnr", 30.4), PIXELS, ITERS)
+    assert 30.4 <= best.psnr <= 30.5 and image.cost <= BUDGET
+    assert image.refined("m:3")[:2] == [pytest.approx(-1.1, abs=0.05), -SPAN]
+    assert bool(image.refined("m:2")) == (factor == 1.0)
 
 
 def test_size_target_is_bytes():

@@ -29,7 +29,7 @@ from .images import LoadedImage, psnr_as_written
 from .latent_model import HardLatents, LatentModel
 from .loss import ms_ssim_8bit
 from .ops import decibels
-from .ratecontrol import Candidate, Target, control, correction_iters
+from .ratecontrol import Candidate, Target, control
 from .refine import ProgressFn, Refiner
 from .refine_config import RefineConfig
 from .util import atomic_write
@@ -171,16 +171,12 @@ def code_image(image: LoadedImage, refiner: Refiner, plan: RatePlan | None = Non
     models = {plan.candidates[plan.start].spec: refiner.model}
     iters = refiner.stop_args["max_iters"]
 
-    def code(candidate: Candidate, lmbda: float | None,
-             start: CompressResult | None) -> tuple[float, float, CompressResult]:
+    def code(candidate: Candidate, lmbda: float | None, start: CompressResult | None,
+             runs: int) -> tuple[float, float, CompressResult]:
         if candidate.spec not in models:
             models[candidate.spec] = load_model(candidate.spec)
         m = models[candidate.spec]
-        if lmbda is None:
-            variant = refiner.variant(model=m, lmbda=candidate.lmbda, iters=0)
-        else:
-            runs = iters if start is None else correction_iters(iters)
-            variant = refiner.variant(model=m, lmbda=lmbda, iters=runs)
+        variant = refiner.variant(model=m, lmbda=candidate.lmbda if lmbda is None else lmbda, iters=runs)
         coded = code_images([image], variant, progress, start)[0]
         bpp = coded.bpp
         if log is not None:

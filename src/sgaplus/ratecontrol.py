@@ -22,14 +22,17 @@ near that model's own. Here the family is the first knob and λ the second:
    or, once two measured points lie either side of the aim, between them (regula falsi).
    A correction continues from that model's refined latents of the nearest λ for
    :data:`CORRECTION` of the iterations (λ moved a little, so the latents need to move a
-   little): a quarter of a refinement. Its file is not the whole refinement's at that λ
-   (a few per cent of bits off, by the image, either way), so once a model has a
+   little): a fifth of a refinement. Its file is not the whole refinement's at that λ (a
+   few per cent of bits off, by the image, either way), so once a model has a
    correction's point, the next correction is placed from corrections' points only: a
-   secant or bracket across the two kinds would read that offset as the response to λ. Only when this image's points put the target
-   beyond the model's reach does the search move on to the neighbour in that direction (a
-   whole refinement, at the λ the first file's shift predicts); a model it comes back to
-   continues from its own points. All of it within :data:`BUDGET`; the last file the
-   budget allows, when none so far meets the target, aims at the safe side of the window.
+   secant or bracket across the two kinds would read that offset as the response to λ.
+   Only when this image's points put the target beyond the model's reach (more than
+   :data:`NEAR` beyond it, or beyond it still after a correction at its limit) does the
+   search move on to the neighbour in that direction (a refinement of the iterations the
+   budget has left, at the λ the first file's shift predicts); a model it comes back to
+   continues from its own points. All of it within :data:`BUDGET`, counted in iterations
+   with every file's own cost (:data:`FILE`); the last file the budget allows, when none
+   so far meets the target, aims at the safe side of the window.
 
 Every probe is a real file, so the result is the best one that meets the target: within
 the tolerance window if one is, then for a size the highest PSNR, for a PSNR the fewest
@@ -50,16 +53,22 @@ from typing import Callable, Generic, NamedTuple, TypeVar
 #: works far from what it was trained for.
 SPAN = 2.0
 
+#: How far beyond a model's reach (octaves of λ) the points may put the target and the
+#: search still tries the model's limit (a correction) before moving to the neighbour (a
+#: refinement anew, whose response this image's first refinement predicts less well).
+NEAR = 0.5
+
 #: The share of a refinement's iterations a correction runs, continuing from refined
-#: latents of the same model (on another model it is a whole refinement): a quarter, so
-#: that four fit in the budget. The price, in the file kept after a correction: a quarter
-#: of 250 iterations continuing from latents refined at λ·2^±0.25 .. λ·2^±2, the schedule
-#: started over, ends 1.1-2.8 % above a whole refinement's true loss at that λ (mean over
-#: 8 crops, ± 0.2-0.6 % SE; docs/bench/ratecontrol_corrections.md). Taking the schedule up
+#: latents of the same model (on another model it is a refinement anew): a fifth, so that
+#: four fit in the budget with every file counted (:data:`BUDGET`). The price, in the file
+#: kept after a correction: a quarter of 250 iterations continuing from latents refined at
+#: λ·2^±0.25 .. λ·2^±2, the schedule started over, ends 1.1-2.8 % above a whole
+#: refinement's true loss at that λ (mean over 8 crops, ± 0.2-0.6 % SE;
+#: docs/bench/ratecontrol_corrections.md, measured at a quarter). Taking the schedule up
 #: halfway instead (``Refiner.variant(resume=0.5)``) leaves 0.15-0.18 % a quarter octave
 #: away, but an octave or more away it moves the bits too little, which misled the search
 #: when tried (issue 15, stop 15), so corrections start over.
-CORRECTION = 0.25
+CORRECTION = 0.2
 
 
 def correction_iters(iters: int) -> int:
@@ -67,11 +76,19 @@ def correction_iters(iters: int) -> int:
     return max(1, round(iters * CORRECTION))
 
 
-#: The refinement work one image may take, in whole refinements (a correction counts
-#: ``CORRECTION``): the issue's "at most 2x one compression", i.e. the first refinement
-#: and four corrections, or a move to another model; the unrefined files and model
-#: loads add a few per cent.
+#: What one image's rate control may cost, in compressions (one refinement and its
+#: file): the issue's "at most 2x one compression". Counted in iterations of the loop,
+#: every file :data:`FILE` more: the first refinement, up to four unrefined files and four
+#: corrections fit at 250 iterations (``compress --effort 5``); a move to another model
+#: gets the iterations that are left (:meth:`_Search.run`).
 BUDGET = 2.0
+
+#: What making one file costs beside its refinement, in iterations of the loop: the
+#: analysis, the entropy coding, the check decode that ``compress`` reports PSNR from, the
+#: true loss before and after, and on a model's first file its loading: an unrefined
+#: file with a model's loading took FILE_MEASURED iterations' time on the benchmark's
+#: 192x192 crops, 1 thread (``bench/ratecontrol.py``, docs/bench/ratecontrol.md).
+FILE = 5
 
 #: Tolerance windows: a bpp/size file within 3 % below the target, a PSNR within 0.1 dB above.
 SIZE_WINDOW = 0.03
@@ -164,10 +181,11 @@ class TargetNotReached(ValueError):
     """No model and λ within reach meet the target; the message names the nearest result."""
 
 
-#: ``code(candidate, lmbda, start)``: the file of ``candidate`` refined at ``lmbda`` (None:
-#: unrefined) as (bpp, psnr, payload); ``start``: the payload of a refined probe to
-#: continue from for a correction (:data:`CORRECTION` of the iterations), or None.
-Coder = Callable[[Candidate, "float | None", "T | None"], "tuple[float, float, T]"]
+#: ``code(candidate, lmbda, start, iters)``: the file of ``candidate`` refined at ``lmbda``
+#: (None: unrefined) for ``iters`` iterations (the settings spanning them), as
+#: (bpp, psnr, payload); ``start``: the payload of a refined probe to continue from (a
+#: correction), or None.
+Coder = Callable[[Candidate, "float | None", "T | None", int], "tuple[float, float, T]"]
 
 
 def coefficients(iters: int) -> tuple[float, float, float, float]:
@@ -205,6 +223,8 @@ class _Search(Generic[T]):
         a_b, s_b, a_p, s_p = coefficients(iters)
         self.shift, self.slope = (a_b, s_b) if target.kind == "size" else (a_p, s_p)
         self.tried: list[Probe[T]] = []
+        # The budget and what has been spent of it, in iterations (every file FILE more).
+        self.budget, self.spent = BUDGET * (iters + FILE), 0.0
 
     def value(self, probe: Probe[T]) -> float:
         return math.log2(probe.bpp) if self.target.kind == "size" else probe.psnr
@@ -216,10 +236,12 @@ class _Search(Generic[T]):
     def hit(self, probe: Probe[T]) -> bool:
         return self.low <= self.value(probe) <= self.high
 
-    def make(self, i: int, k: float | None, start: Probe[T] | None = None) -> Probe[T]:
+    def make(self, i: int, k: float | None, start: Probe[T] | None = None, runs: int = 0) -> Probe[T]:
+        """The file of model ``i`` refined at λ_i·2^k for ``runs`` iterations (k None: unrefined)."""
         c = self.candidates[i]
         lmbda = None if k is None else c.lmbda * 2 ** k
-        bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload)
+        self.spent += FILE + (0 if k is None else runs)
+        bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload, runs)
         self.tried.append(Probe(c, lmbda, bpp, psnr, payload))
         return self.tried[-1]
 
@@ -304,7 +326,7 @@ class _Search(Generic[T]):
         # back to continues from its own points and latents.
         shift = self.shift
         points: dict[int, list[Point[T]]] = {}  # each model's refined files
-        spent, reach = 0.0, False
+        reach = False
 
         def next_k(j: int, aim: float) -> float:
             mine = points.get(j)
@@ -317,13 +339,18 @@ class _Search(Generic[T]):
             if any(abs(p.k - k) < 1e-9 for p in mine):  # tried: nothing new within reach
                 break
             start = min(mine, key=lambda p: abs(p.k - k)).probe if mine else None
-            cost = 1.0 if start is None else CORRECTION
-            if spent + cost > BUDGET:
+            left = self.budget - self.spent - FILE  # the iterations this file may take
+            if not any(p.lmbda is not None for p in self.tried):
+                runs = self.iters  # the first refinement, the compression the budget counts in
+            elif start is None:
+                runs = min(self.iters, int(left))  # a move: what is left (at least half, below)
+            else:
+                runs = correction_iters(self.iters)
+            if runs > left:
                 break
-            spent += cost
-            if spent + CORRECTION > BUDGET and self.best() is None:
+            if left - runs < FILE + correction_iters(self.iters) and self.best() is None:
                 k = next_k(i, self.safe)  # the last chance to meet the target at all
-            probe = self.make(i, k, start)
+            probe = self.make(i, k, start, runs)
             if self.hit(probe):
                 break
             if start is None:  # a whole refinement: what refinement adds to *this* image
@@ -332,12 +359,16 @@ class _Search(Generic[T]):
             want = self.step(mine, self.aim)
             if abs(want) <= SPAN:
                 continue
+            if abs(want) <= SPAN + NEAR and not any(abs(p.k) == SPAN for p in mine):
+                continue  # just beyond: this model's limit first (a correction), then a move
             # Beyond this model's reach: on to the neighbour in that direction, unless the
-            # family ends there or a whole refinement no longer fits (then this model's
-            # limit, the nearest it gets, if not tried yet).
+            # family ends there or the iterations left, after its unrefined file, are fewer
+            # than half a refinement (then this model's limit, the nearest it gets, if not
+            # tried yet).
             j = i + (1 if want > 0 else -1)
             reach = not 0 <= j < len(self.candidates)
-            if reach or spent + 1.0 > BUDGET and not points.get(j):
+            left = self.budget - self.spent - FILE * (1 if j in base else 2)
+            if reach or left < self.iters / 2 and not points.get(j):
                 continue
             if j not in base:
                 base[j] = self.value(self.make(j, None))

@@ -57,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rate.add_argument("--target-bpp", type=float, metavar="BPP",
                       help="rate control: the best file of at most BPP bits per pixel, choosing the model "
                            "(of the family: sgaplus-msh, or --model ARCHITECTURE without a quality) "
-                           "and λ; costs at most two refinements (one, then up to four quarter-length corrections "
-                           "or a move to another model; docs/bench/ratecontrol.md)")
+                           "and λ; costs at most two compressions (one refinement, then up to four corrections "
+                           "of a fifth of its iterations or a move to another model; docs/bench/ratecontrol.md)")
     rate.add_argument("--target-size", type=float, metavar="BYTES",
                       help="rate control: the best file of at most BYTES bytes (as --target-bpp)")
     rate.add_argument("--target-psnr", type=float, metavar="DB",
