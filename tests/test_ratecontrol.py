@@ -8,6 +8,7 @@ import math
 import pytest
 
 from sgaplus.cli.main import main
+from sgaplus.presets import EFFORT_ITERS
 from sgaplus.ratecontrol import (BUDGET, CORRECTION, FILE, FIT, SPAN, Candidate, Point, Target, TargetNotReached,
                                  _Search, coefficients, control)
 from sgaplus.zoo import load_model
@@ -262,8 +263,10 @@ def test_compress_hits_a_bpp_target_across_models(tmp_path, capsys, images, whic
     row = compress(capsys, image, out, "--target-bpp", str(target), *opts)
     assert row["bytes"] == out.stat().st_size and target * 0.97 <= row["bpp"] <= target
     probes = row["probes"]
-    assert {"model", "lmbda", "bpp", "psnr", "iters"} <= set(probes[0])
+    assert {"model", "lmbda", "bpp", "psnr", "iters", "runs"} <= set(probes[0])
     assert sum(p["lmbda"] is not None for p in probes) <= 1 + (BUDGET - 1) / CORRECTION
+    # every file counted, at most two compressions' work
+    assert sum(p["runs"] + FILE for p in probes) <= BUDGET * (EFFORT_ITERS[3] + FILE)
     # the model spelled as the probes spell it: the probe that made the file, and a name
     # --model takes, for the model the file records
     made = [p for p in probes if (p["bpp"], p["psnr"]) == (row["bpp"], row["psnr"])]

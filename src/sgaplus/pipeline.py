@@ -50,7 +50,8 @@ class CompressResult:
     control, where a correction continues from earlier latents, which ``iters`` counts in):
     ``sgaplus.compress(image, config=result.config)`` re-runs it. ``target`` and
     ``probes``: with rate control, the target and every file it made (model, λ or None for
-    unrefined, iterations, bpp, PSNR), in order; None without it. ``latents``: the refined
+    unrefined, its own iterations (``runs``) and the file's (``iters``, a correction's with
+    those it continued), bpp, PSNR), in order; None without it. ``latents``: the refined
     latents before rounding, where a correction continues (rate control; None unrefined).
     """
 

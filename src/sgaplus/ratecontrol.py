@@ -86,9 +86,9 @@ BUDGET = 2.0
 #: What making one file costs beside its refinement, in iterations of the loop: the
 #: analysis, the entropy coding, the check decode that ``compress`` reports PSNR from, the
 #: true loss before and after, and on a model's first file its loading: an unrefined
-#: file with a model's loading took FILE_MEASURED iterations' time on the benchmark's
-#: 192x192 crops, 1 thread (``bench/ratecontrol.py``, docs/bench/ratecontrol.md).
-FILE = 5
+#: file with a model's loading took 5.2-7.3 iterations' time (mean 6.0) on the 192x192
+#: crops of ``bench/ratecontrol.py``, 1 thread (docs/bench/ratecontrol.md).
+FILE = 6
 
 #: Tolerance windows: a bpp/size file within 3 % below the target, a PSNR within 0.1 dB above.
 SIZE_WINDOW = 0.03
@@ -155,16 +155,20 @@ class Candidate:
 
 @dataclass
 class Probe(Generic[T]):
-    """One file made: by which model, at which λ (None: unrefined), and what it measured."""
+    """One file made: by which model, at which λ (None: unrefined), for how many iterations
+    of its own (a correction's, not counting those of the file it continued), and what it
+    measured."""
 
     candidate: Candidate
     lmbda: float | None
+    runs: int
     bpp: float
     psnr: float
     payload: T = field(repr=False)
 
     def row(self) -> dict[str, object]:
-        return {"model": self.candidate.spec, "lmbda": self.lmbda, "bpp": self.bpp, "psnr": self.psnr}
+        return {"model": self.candidate.spec, "lmbda": self.lmbda, "runs": self.runs, "bpp": self.bpp,
+                "psnr": self.psnr}
 
 
 class Point(NamedTuple, Generic[T]):
@@ -242,7 +246,7 @@ class _Search(Generic[T]):
         lmbda = None if k is None else c.lmbda * 2 ** k
         self.spent += FILE + (0 if k is None else runs)
         bpp, psnr, payload = self.code(c, lmbda, None if start is None else start.payload, runs)
-        self.tried.append(Probe(c, lmbda, bpp, psnr, payload))
+        self.tried.append(Probe(c, lmbda, runs, bpp, psnr, payload))
         return self.tried[-1]
 
     def walk(self, base: dict[int, float], i: int, shift: float) -> None:
