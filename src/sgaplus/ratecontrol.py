@@ -86,7 +86,7 @@ BUDGET = 2.0
 #: What making one file costs beside its refinement, in iterations of the loop: the
 #: analysis, the entropy coding, the check decode that ``compress`` reports PSNR from, the
 #: true loss before and after, and on a model's first file its loading: an unrefined
-#: file with a model's loading took 5.2-7.3 iterations' time (mean 6.0) on the 192x192
+#: file with a model's loading took 4.6-6.9 iterations' time (mean 5.8) on the 192x192
 #: crops of ``bench/ratecontrol.py``, 1 thread (docs/bench/ratecontrol.md).
 FILE = 6
 
