@@ -296,14 +296,14 @@ class _Search(Generic[T]):
         below = [p for p in points if p.value < aim]
         above = [p for p in points if p.value >= aim]
         if below and above:
-            (k0, v0, *_), (k1, v1, *_) = max(below, key=lambda p: p.value), min(above, key=lambda p: p.value)
-            if v1 > v0:
-                return k0 + (aim - v0) * (k1 - k0) / (v1 - v0)
+            lo, hi = max(below, key=lambda p: p.value), min(above, key=lambda p: p.value)
+            if hi.value > lo.value:
+                return lo.k + (aim - lo.value) * (hi.k - lo.k) / (hi.value - lo.value)
         slope = self.slope
         if len(points) > 1:
-            (k0, v0, *_), (k1, v1, *_) = points[-2], points[-1]
-            if k1 != k0 and (v1 - v0) / (k1 - k0) > 0.2 * self.slope:  # a sane secant
-                slope = (v1 - v0) / (k1 - k0)
+            a, b = points[-2], points[-1]
+            if b.k != a.k and (b.value - a.value) / (b.k - a.k) > 0.2 * self.slope:  # a sane secant
+                slope = (b.value - a.value) / (b.k - a.k)
         return points[-1].k + (aim - points[-1].value) / slope
 
     def run(self) -> tuple[Probe[T], list[Probe[T]]]:
