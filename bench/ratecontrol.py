@@ -173,11 +173,12 @@ def evaluate(args: argparse.Namespace) -> None:
                    Target("psnr", round(ref.psnr + 1, 2))]
         if n == 0:
             targets.append(Target("bpp", 0.02))
-        runs: list[tuple[Target, object, float]] = []
+        runs: list[tuple[Target, CompressResult | TargetNotReached, float]] = []
         for target in targets:
             cpu = time.process_time()
             try:
-                coded: object = code_image(image, refiner.variant(model=first), RatePlan(target, plan_models, start))
+                coded: CompressResult | TargetNotReached = code_image(image, refiner.variant(model=first),
+                                                                      RatePlan(target, plan_models, start))
             except TargetNotReached as exc:
                 coded = exc
             runs.append((target, coded, time.process_time() - cpu))
@@ -193,7 +194,6 @@ def evaluate(args: argparse.Namespace) -> None:
                 say(f"| {photo} | {target.describe()} | | | error after {spent:.1f} s: {coded} | | | "
                     f"{spent / one:.2f}x | |")
                 continue
-            assert isinstance(coded, CompressResult)
             cost = spent / one
             bpp = len(coded.data) * 8 / pixels
             limit = target.value if target.metric == "bpp" else target.value * 8 / pixels
